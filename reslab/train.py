@@ -1,0 +1,202 @@
+"""One training loop for every experiment, notebook, reference model and benchmark.
+
+Speed comes from keeping the whole dataset on the device and batching by indexing (no DataLoader, no
+per-batch host sync), evaluating under ``inference_mode`` in large batches, and, on CUDA, bf16 autocast
+with channels_last.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import Data, Split
+
+
+def choose_device(name: str | None = None) -> torch.device:
+    """``name`` if given (e.g. "cpu", "cuda:0"), else cuda, then mps, then cpu."""
+    if name:
+        device = torch.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} asked for, but this torch sees no CUDA GPU")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"device {name!r} asked for, but MPS is not available here")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{device.type} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"  # adam | sgd (momentum 0.9)
+    weight_decay: float = 0.0
+    seed: int = 0
+    deterministic: bool = False
+    device: str | None = None  # None: cuda, then mps, then cpu
+    amp: bool = True  # bf16 autocast and channels_last, on CUDA only
+    compile: bool = False
+
+    def __post_init__(self):
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer={self.optimizer!r} is not one of ['adam', 'sgd']")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    test_loss: float
+    test_acc: float
+    seconds: float
+    device: str
+
+
+def _autocast(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: Split, batch_size: int = 1024, amp: bool = True) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``model`` in eval mode on ``split``."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for start in range(0, len(split), batch_size):
+        x = split.x[start:start + batch_size].to(device, non_blocking=True)
+        y = split.y[start:start + batch_size].to(device, non_blocking=True)
+        with _autocast(device, amp):
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    model.train(was_training)
+    n = max(len(split), 1)
+    return loss_sum.item() / n, correct.item() / n
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _progress(total: int, enabled: bool | None, desc: str):
+    from tqdm.auto import tqdm
+
+    if enabled is None:  # shown in terminals and notebooks; quiet in pipes, CI and tests
+        interactive = sys.stderr.isatty() or "ipykernel" in sys.modules
+        enabled = interactive and not os.environ.get("PYTEST_CURRENT_TEST") and not os.environ.get("CI")
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
+
+
+def fit(model: nn.Module, data: Data, cfg: TrainConfig = TrainConfig(), *, progress: bool | None = None,
+        checkpoint: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
+        on_epoch=None) -> list[EpochMetrics]:
+    """Train ``model`` on ``data.train``; return one EpochMetrics per epoch (those resumed included).
+
+    ``checkpoint`` is written after every epoch (model, optimizer, metrics, metadata); ``resume`` continues
+    from such a file up to ``cfg.epochs``. ``on_epoch(metrics)`` is called after each epoch (live plots).
+    """
+    from . import checkpoints
+
+    device = choose_device(cfg.device)
+    seed_everything(cfg.seed, cfg.deterministic)
+    model.to(device)
+    fast = cfg.amp and device.type == "cuda"
+    if fast:
+        model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, cfg)
+    history: list[EpochMetrics] = []
+    elapsed = 0.0
+    if resume is not None:
+        state = checkpoints.load(resume, model=model, optimizer=optimizer, map_location=device)
+        history = [EpochMetrics(**m) for m in state["metadata"]["history"]]
+        elapsed = state["metadata"]["seconds"]
+        torch.set_rng_state(state["rng"]["torch"])
+    step = torch.compile(model) if cfg.compile else model
+    train = data.train.to(device)
+    if fast:
+        train = Split(train.x.contiguous(memory_format=torch.channels_last), train.y)
+    eval_splits = (data.val.to(device), data.test.to(device))
+    generator = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    n, name = len(train), device_name(device)
+    batches_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
+    bar = _progress((cfg.epochs - len(history)) * batches_per_epoch, progress, f"train on {device.type}")
+    for epoch in range(len(history) + 1, cfg.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        for i in range(0, n, cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            x, y = train.x[idx], train.y[idx]
+            with _autocast(device, cfg.amp):
+                logits = step(x)
+                loss = F.cross_entropy(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.detach().argmax(1) == y).sum()
+            bar.update()
+        train_loss, train_acc = loss_sum.item() / n, correct.item() / n
+        (val_loss, val_acc), (test_loss, test_acc) = (evaluate(model, s, amp=cfg.amp) for s in eval_splits)
+        seconds = time.perf_counter() - start
+        elapsed += seconds
+        metrics = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, test_loss, test_acc,
+                               seconds, name)
+        history.append(metrics)
+        bar.set_postfix(loss=f"{train_loss:.3f}", test_acc=f"{test_acc:.3f}")
+        if checkpoint is not None:
+            checkpoints.save(checkpoint, model, optimizer=optimizer, train_config=cfg, history=history,
+                             seconds=elapsed)
+        if on_epoch is not None:
+            on_epoch(metrics)
+    bar.close()
+    if fast:
+        model.to(memory_format=torch.contiguous_format)
+    return history
