@@ -29,7 +29,7 @@ def _metadata(model: nn.Module, train_config=None, history=(), seconds: float = 
         "config": model.config.to_dict() if isinstance(model, Net) else None,
         "train_config": asdict(train_config) if train_config is not None else None,
         "seed": getattr(train_config, "seed", None),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "device": history[-1]["device"] if history else None,
         "seconds": seconds,
         "epochs": len(history),
@@ -43,15 +43,19 @@ def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
+    os.chmod(tmp, 0o644)  # some writers create 0600 files; checkpoints are meant to be shared
     os.replace(tmp, path)
 
 
-def save(path, model: nn.Module, *, optimizer=None, train_config=None, history=(), seconds=0.0) -> None:
+def save(path, model: nn.Module, *, optimizer=None, scheduler=None, generator=None, train_config=None,
+         history=(), seconds=0.0) -> None:
     """Write a resumable training checkpoint (atomically: a crash never leaves half a file)."""
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "rng": {"torch": torch.get_rng_state()},
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": {"torch": torch.get_rng_state(),
+                "generator": generator.get_state() if generator is not None else None},
         "metadata": _metadata(model, train_config, history, seconds),
     }
     _atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
@@ -68,8 +72,8 @@ def _read(path) -> dict:
                               "it may be truncated or not a reslab checkpoint: retrain or copy it again") from err
 
 
-def load(path, model: nn.Module | None = None, *, optimizer=None, map_location=None) -> dict:
-    """Read a training checkpoint; if ``model``/``optimizer`` are given, load their state strictly."""
+def load(path, model: nn.Module | None = None, *, optimizer=None, scheduler=None) -> dict:
+    """Read a training checkpoint; load it into ``model``, ``optimizer`` and ``scheduler`` where given."""
     state = _read(path)
     if not isinstance(state, dict) or "model" not in state or "metadata" not in state:
         raise CheckpointError(f"{path} is a torch file but not a reslab training checkpoint")
@@ -77,6 +81,8 @@ def load(path, model: nn.Module | None = None, *, optimizer=None, map_location=N
         load_weights(model, state["model"], source=str(path))
     if optimizer is not None and state.get("optimizer") is not None:
         optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
     return state
 
 

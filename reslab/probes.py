@@ -5,6 +5,7 @@ were registered in, so "first" and "last" mean what a reader expects.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -23,8 +24,27 @@ class LayerStats:
 
     @property
     def first_to_last_ratio(self) -> float:
-        """Gradient norm at the first layer divided by that at the last: << 1 means vanishing."""
-        return self.grad_norm[0] / max(self.grad_norm[-1], 1e-30)
+        """Gradient norm at the first layer inside the blocks divided by that at the last: << 1 means the
+        gradient vanishes on its way to the input. The stem and the classifier are left out (unless the net
+        has no blocks): their norms reflect their shapes (one input channel, ten classes), not the flow."""
+        inside = [g for n, g in zip(self.names, self.grad_norm) if n.startswith("layer") and "shortcut" not in n]
+        norms = inside or self.grad_norm
+        return norms[0] / max(norms[-1], 1e-30)
+
+
+@contextmanager
+def untouched(model: nn.Module):
+    """Probing runs forward passes; this puts back ``.grad`` fields and BatchNorm running statistics."""
+    grads = {p: p.grad for p in model.parameters()}
+    buffers = {b: b.clone() for b in model.buffers()}
+    try:
+        yield
+    finally:
+        for p, g in grads.items():
+            p.grad = g
+        with torch.no_grad():
+            for b, value in buffers.items():
+                b.copy_(value)
 
 
 def weight_layers(model: nn.Module, x: torch.Tensor) -> list[tuple[str, nn.Module]]:
@@ -34,8 +54,8 @@ def weight_layers(model: nn.Module, x: torch.Tensor) -> list[tuple[str, nn.Modul
     hooks = [m.register_forward_hook(lambda mod, i, o: order.append((names[mod], mod)))
              for m in model.modules() if isinstance(m, WEIGHT_LAYERS)]
     try:
-        with torch.no_grad():
-            model(x[:1])
+        with torch.no_grad(), untouched(model):
+            model(x[:2])
     finally:
         for h in hooks:
             h.remove()
@@ -48,23 +68,22 @@ def weight_layers(model: nn.Module, x: torch.Tensor) -> list[tuple[str, nn.Modul
 
 
 def layer_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cross_entropy) -> LayerStats:
-    """One forward and backward pass on (x, y); the model's own train/eval mode is kept and restored,
-    its parameters are not changed and its ``.grad`` fields are left as they were."""
+    """One forward and backward pass on (x, y) in the model's current train/eval mode. The model is left as
+    it was: parameters, ``.grad`` fields and BatchNorm running statistics."""
     layers = weight_layers(model, x)
     outputs: dict[nn.Module, torch.Tensor] = {}
-    hooks = [m.register_forward_hook(lambda mod, i, o: outputs.setdefault(mod, o.detach())) for _, m in layers]
-    saved = {p: p.grad for p in model.parameters()}
+
+    def record(module, inputs, output):  # returns None: a hook that returns a value replaces the output
+        outputs.setdefault(module, output.detach())
+
+    hooks = [m.register_forward_hook(record) for _, m in layers]
     try:
-        for p in saved:
-            p.grad = None
-        loss = loss_fn(model(x), y)
-        weights = [m.weight for _, m in layers]
-        grads = torch.autograd.grad(loss, weights, allow_unused=True)
+        with untouched(model):
+            loss = loss_fn(model(x), y)
+            grads = torch.autograd.grad(loss, [m.weight for _, m in layers], allow_unused=True)
     finally:
         for h in hooks:
             h.remove()
-        for p, g in saved.items():
-            p.grad = g
     return LayerStats(
         names=[n for n, _ in layers],
         grad_norm=[0.0 if g is None else g.norm().item() for g in grads],
@@ -79,7 +98,7 @@ def block_output_std(model, x: torch.Tensor) -> list[float]:
     hooks = [b.register_forward_hook(lambda mod, i, o: stds.append(o.detach().float().std().item()))
              for b in model.blocks()]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), untouched(model):
             model(x)
     finally:
         for h in hooks:

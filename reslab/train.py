@@ -64,12 +64,18 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     device: str | None = None  # None: cuda, then mps, then cpu
-    amp: bool = True  # bf16 autocast and channels_last, on CUDA only
+    amp: bool | None = None  # bf16 autocast + channels_last; None: on CUDA only, True: also on CPU/MPS
     compile: bool = False
+    schedule: str = "constant"  # constant | cosine (learning rate annealed to 0 over the run)
+    augment: int = 0  # random translation of each training image by up to this many pixels
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer={self.optimizer!r} is not one of ['adam', 'sgd']")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule={self.schedule!r} is not one of ['constant', 'cosine']")
+        if not isinstance(self.augment, int) or self.augment < 0:
+            raise ValueError(f"augment must be a non-negative number of pixels, got {self.augment!r}")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -91,14 +97,18 @@ class EpochMetrics:
     device: str
 
 
-def _autocast(device: torch.device, amp: bool):
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def _use_amp(device: torch.device, amp: bool | None) -> bool:
+    return device.type == "cuda" if amp is None else amp
+
+
+def _autocast(device: torch.device, amp: bool | None):
+    if _use_amp(device, amp):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, split: Split, batch_size: int = 1024, amp: bool = True) -> tuple[float, float]:
+def evaluate(model: nn.Module, split: Split, batch_size: int = 1024, amp: bool | None = None) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of ``model`` in eval mode on ``split``."""
     was_training = model.training
     model.eval()
@@ -115,6 +125,19 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 1024, amp: bool =
     model.train(was_training)
     n = max(len(split), 1)
     return loss_sum.item() / n, correct.item() / n
+
+
+def random_shift(x: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each image by its own random offset of up to ``pixels`` (edges replicated): the classic
+    pad-and-crop augmentation, done for the whole batch in one indexing operation."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (pixels,) * 4, mode="replicate")
+    dy, dx = (torch.randint(0, 2 * pixels + 1, (n, 1), generator=generator).to(x.device) for _ in range(2))
+    rows = (dy + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (dx + torch.arange(w, device=x.device))[:, None, None, :]
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    channel = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch, channel, rows, cols]
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -145,25 +168,29 @@ def fit(model: nn.Module, data: Data, cfg: TrainConfig = TrainConfig(), *, progr
     device = choose_device(cfg.device)
     seed_everything(cfg.seed, cfg.deterministic)
     model.to(device)
-    fast = cfg.amp and device.type == "cuda"
+    fast = _use_amp(device, cfg.amp)
     if fast:
         model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, cfg)
+    n, name = len(data.train), device_name(device)
+    batches_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
+    scheduler = None
+    if cfg.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs * batches_per_epoch)
+    generator = torch.Generator(device="cpu").manual_seed(cfg.seed)  # shuffles and shifts
     history: list[EpochMetrics] = []
     elapsed = 0.0
     if resume is not None:
-        state = checkpoints.load(resume, model=model, optimizer=optimizer, map_location=device)
+        state = checkpoints.load(resume, model=model, optimizer=optimizer, scheduler=scheduler)
         history = [EpochMetrics(**m) for m in state["metadata"]["history"]]
         elapsed = state["metadata"]["seconds"]
         torch.set_rng_state(state["rng"]["torch"])
+        generator.set_state(state["rng"]["generator"])
     step = torch.compile(model) if cfg.compile else model
     train = data.train.to(device)
     if fast:
         train = Split(train.x.contiguous(memory_format=torch.channels_last), train.y)
     eval_splits = (data.val.to(device), data.test.to(device))
-    generator = torch.Generator(device="cpu").manual_seed(cfg.seed)
-    n, name = len(train), device_name(device)
-    batches_per_epoch = (n + cfg.batch_size - 1) // cfg.batch_size
     bar = _progress((cfg.epochs - len(history)) * batches_per_epoch, progress, f"train on {device.type}")
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         start = time.perf_counter()
@@ -174,12 +201,16 @@ def fit(model: nn.Module, data: Data, cfg: TrainConfig = TrainConfig(), *, progr
         for i in range(0, n, cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
             x, y = train.x[idx], train.y[idx]
+            if cfg.augment:
+                x = random_shift(x, cfg.augment, generator)
             with _autocast(device, cfg.amp):
                 logits = step(x)
                 loss = F.cross_entropy(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             loss_sum += loss.detach() * len(idx)
             correct += (logits.detach().argmax(1) == y).sum()
             bar.update()
@@ -192,8 +223,8 @@ def fit(model: nn.Module, data: Data, cfg: TrainConfig = TrainConfig(), *, progr
         history.append(metrics)
         bar.set_postfix(loss=f"{train_loss:.3f}", test_acc=f"{test_acc:.3f}")
         if checkpoint is not None:
-            checkpoints.save(checkpoint, model, optimizer=optimizer, train_config=cfg, history=history,
-                             seconds=elapsed)
+            checkpoints.save(checkpoint, model, optimizer=optimizer, scheduler=scheduler, generator=generator,
+                             train_config=cfg, history=history, seconds=elapsed)
         if on_epoch is not None:
             on_epoch(metrics)
     bar.close()
