@@ -31,9 +31,10 @@ def test_a_short_run_lowers_the_loss_and_beats_chance(digits):
 
 
 def test_same_seed_same_run(digits):
-    cfg = dataclasses.replace(FAST, epochs=1, augment=1, schedule="cosine")
+    cfg = dataclasses.replace(FAST, epochs=1, augment=1, schedule="cosine", deterministic=True)
     torch.manual_seed(0)
     a = fit(small_net(), digits, cfg)
+    assert torch.are_deterministic_algorithms_enabled()
     torch.manual_seed(0)
     b = fit(small_net(), digits, cfg)
     assert a[-1].train_loss == b[-1].train_loss and a[-1].test_acc == b[-1].test_acc
