@@ -1,0 +1,96 @@
+"""The nbgrader course layout and the grader's settings, both read from the course's nbgrader_config.py."""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+from nbgrader.coursedir import CourseDirectory
+from traitlets import Dict, Float, Int, List, Unicode
+from traitlets.config import Config, Configurable
+from traitlets.config.loader import PyFileConfigLoader
+
+from .sandbox import Limits
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from ``2G``, ``512M``, ``1500000`` or an int."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", str(text), re.IGNORECASE)
+    if not match:
+        raise ValueError(f"not a size: {text!r} (use e.g. 2G or 512M)")
+    return int(float(match[1]) * 1024 ** " KMGT".index(match[2].upper() or " "))
+
+
+class Autograder(Configurable):
+    """Settings of the trusted grader; set them as ``c.Autograder.<name>`` in nbgrader_config.py."""
+
+    memory = Unicode("2G", help="Address-space limit of every sandboxed process (torch needs ~1G to import)"
+                     ).tag(config=True)
+    cell_timeout = Float(60.0, help="Seconds each cell (and each check) may run").tag(config=True)
+    timeouts = Dict(value_trait=Float(), help="Per-assignment cell time limits, e.g. {'a07_resnet': 300}"
+                    ).tag(config=True)
+    submission_timeout = Float(900.0, help="Seconds one submission may run in total").tag(config=True)
+    max_notebook_size = Unicode("20M", help="Larger submitted notebooks are not graded").tag(config=True)
+    processes = Int(256, help="Processes and threads a submission may have at once (RLIMIT_NPROC)").tag(config=True)
+    tmp_size = Unicode("256M", help="Size of the sandbox's private /tmp, its only writable place").tag(config=True)
+    first_uid = Int(61000, help="Sandboxed kernels run as uids first_uid, first_uid + 1, ... (2 jobs + 2 of them)"
+                    ).tag(config=True)
+    hidden_paths = List(Unicode(), help="More host paths the sandbox must not see").tag(config=True)
+
+    def limits(self, assignment: str) -> Limits:
+        return Limits(memory=parse_size(self.memory), cell_timeout=self.timeouts.get(assignment, self.cell_timeout),
+                      submission_timeout=self.submission_timeout, processes=self.processes,
+                      tmp_size=parse_size(self.tmp_size))
+
+
+class Course:
+    """Paths of an nbgrader course directory (``submitted/``, ``autograded/``, ``feedback/``, gradebook)."""
+
+    def __init__(self, root: str | os.PathLike | None = None, **overrides):
+        self.root = Path(root or REPO).resolve()
+        self.config = Config()
+        if (self.root / "nbgrader_config.py").is_file():
+            self.config.merge(PyFileConfigLoader("nbgrader_config.py", str(self.root)).load_config())
+        for name, value in overrides.items():  # command-line options win over the file
+            if value is not None:
+                self.config.Autograder[name] = value
+        self.coursedir = CourseDirectory(config=self.config, root=str(self.root))
+        self.settings = Autograder(config=self.config)
+
+    def step(self, name: str) -> Path:
+        """The folder of an nbgrader step: source, submitted, autograded or feedback."""
+        return self.root / getattr(self.coursedir, f"{name}_directory")
+
+    def path(self, step: str, student: str, assignment: str) -> Path:
+        return self.step(step) / student / assignment
+
+    def source_notebook(self, assignment: str) -> Path:
+        """The one source notebook of ``assignment`` (ValueError if there is none or several)."""
+        found = sorted((self.step("source") / assignment).glob("*.ipynb"))
+        if len(found) != 1:
+            raise ValueError(f"{self.step('source') / assignment} must hold exactly one notebook, found "
+                             f"{len(found)}; assignments here: {self.assignments()}")
+        return found[0]
+
+    def assignments(self) -> list[str]:
+        return sorted(p.parent.name for p in self.step("source").glob("*/*.ipynb"))
+
+    def students(self, assignment: str) -> list[str]:
+        """Students with a submission folder for ``assignment``, sorted."""
+        return sorted(p.parent.name for p in self.step("submitted").glob(f"*/{assignment}") if p.is_dir())
+
+    def hidden(self) -> tuple[str, ...]:
+        """What a sandboxed kernel must not see: the whole course folder (solutions, other students, the
+        gradebook), its steps wherever they really are, the gradebook and the grader itself."""
+        db = self.coursedir.db_url.removeprefix("sqlite:///")
+        steps = [str(self.step(name)) for name in ("source", "submitted", "autograded", "feedback")]
+        return (str(self.root), *steps, db, db + "-journal", str(Path(__file__).parent), *self.settings.hidden_paths)
+
+    @staticmethod
+    def visible() -> tuple[str, ...]:
+        """Paths that must stay visible inside hidden ones: the interpreter, the environment, the library."""
+        import reslab
+        return tuple(os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, Path(reslab.__file__).parent))

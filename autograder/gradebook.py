@@ -1,0 +1,54 @@
+"""nbgrader stays the system of record: assignments and scores go into its gradebook through its own API."""
+from __future__ import annotations
+
+import os
+import sys
+
+import nbformat
+from nbconvert.exporters.exporter import ResourcesDict
+from nbformat import NotebookNode
+from nbgrader.api import Gradebook
+from nbgrader.converters import GenerateAssignment
+
+from .course import Course
+
+
+def nbgrader_tools_on_path():
+    """nbgrader runs ``alembic`` when it creates a gradebook: make this environment's tools findable."""
+    bin_dir = os.path.dirname(sys.executable)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def release(course: Course, assignment: str) -> NotebookNode:
+    """The release version of the assignment's notebook, made in memory by nbgrader's own generate_assignment
+    preprocessors, which also record its cells and their checksums in the gradebook (as generate_assignment
+    does; nothing is written to the release folder)."""
+    nbgrader_tools_on_path()
+    source = course.source_notebook(assignment)
+    nb = nbformat.read(source, as_version=4)
+    with Gradebook(course.coursedir.db_url, course.coursedir.course_id) as gb:
+        gb.update_or_create_assignment(assignment)
+    resources = ResourcesDict(nbgrader=dict(notebook=source.stem, assignment=assignment,
+                                            db_url=course.coursedir.db_url))
+    for preprocessor in GenerateAssignment(coursedir=course.coursedir, config=course.config).preprocessors:
+        nb, resources = preprocessor(config=course.config).preprocess(nb, resources)
+    return nb
+
+
+def record(course: Course, results: dict) -> None:
+    """Write one student's results (results.json content) into the gradebook. Autograded cells get their
+    check's score; grade cells without a check (manually graded answers) are left to the instructor."""
+    info = results["extra_data"]
+    student, assignment, notebook = info["student"], info["assignment"], info["notebook"]
+    scores = {test["name"]: test["score"] for test in results["tests"]}
+    with Gradebook(course.coursedir.db_url, course.coursedir.course_id) as gb:
+        gb.update_or_create_student(student)
+        with gb.db.no_autoflush:  # else SQLAlchemy warns about nbgrader's half-built submission
+            gb.update_or_create_submission(assignment, student, **({"timestamp": info["timestamp"]}
+                                                                   if info.get("timestamp") else {}))
+        for cell in gb.find_notebook(notebook, assignment).grade_cells:
+            grade = gb.find_grade(cell.name, notebook, assignment, student)
+            grade.auto_score = scores.get(cell.name)
+            grade.needs_manual_grade = grade.auto_score is None or grade.manual_score is not None
+        gb.db.commit()

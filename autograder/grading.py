@@ -1,0 +1,348 @@
+"""Grading a batch of submissions: sandboxed kernels run the students' cells, the checks run here.
+
+For every test cell of the release notebook the grader runs the cell's visible part (the student's
+feedback), then, in place of its hidden part, ``reslab.checks.probe``: it reads inputs drawn in this process
+from a secret per-run seed and writes the student's outputs as a plain .npz, which this process loads
+without pickle, validates and grades against the reference. Parts graded before a crash, a time-out or a
+memory blow-up keep their points; every part records why it scored what it did.
+"""
+from __future__ import annotations
+
+import ast
+import io
+import json
+import os
+import queue
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import numpy as np
+from nbformat import NotebookNode
+from tqdm import tqdm
+
+from reslab import checks
+
+from . import gradebook
+from .course import Course, parse_size
+from .notebook import BadSubmission, clean_traceback, merge, read_submission
+from .sandbox import Kernel, Limits, SandboxError, Settings, Zygote, bubblewrap
+
+OUTPUTS_LIMIT = 64 << 20  # bytes of one probe's .npz
+ERROR_LIMIT = 64 << 10
+CHECKS_FILE = f"{Path(checks.__file__).parent.name}/{Path(checks.__file__).name}"
+NOT_PRELOADED = {"matplotlib", "ipywidgets", "IPython", "ipykernel"}  # they hook into the kernel on import
+
+
+@dataclass
+class Plan:
+    """What every submission of one grading run shares."""
+    course: Course
+    assignment: str
+    release: NotebookNode
+    notebook: str  # the notebook's file name
+    checks: dict
+    inputs: dict  # check name -> the secret inputs, and their .npz bytes
+    limits: Limits
+
+    @classmethod
+    def make(cls, course: Course, assignment: str, limits: Limits) -> "Plan":
+        release = gradebook.release(course, assignment)
+        graded = {c.metadata.nbgrader["grade_id"] for c in release.cells
+                  if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")}
+        found = {c.name: c for c in checks.checks_for(assignment)}
+        if graded != set(found):
+            raise ValueError(f"{assignment}: the autograded test cells {sorted(graded)} and the checks in "
+                             f"reslab.checks {sorted(found)} must match one to one")
+        secret = secrets.randbits(128)  # never leaves this process
+        inputs = {}
+        for name, check in found.items():
+            arrays = check.make_inputs(np.random.default_rng([secret, zlib.crc32(name.encode())]))
+            buffer = io.BytesIO()
+            np.savez(buffer, **arrays)
+            inputs[name] = (arrays, buffer.getvalue())
+        return cls(course, assignment, release, course.source_notebook(assignment).name, found, inputs, limits)
+
+
+def preload(notebook: NotebookNode) -> list[str]:
+    """Modules the fork server imports once: the checks and what the notebook imports."""
+    names = [checks.__name__]
+    for cell in notebook.cells:
+        try:
+            tree = ast.parse(cell.source) if cell.cell_type == "code" else None
+        except SyntaxError:  # IPython magics
+            continue
+        for node in ast.walk(tree) if tree else ():
+            if isinstance(node, ast.Import):
+                names += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.append(node.module)
+    return [n for n in dict.fromkeys(names) if n.split(".")[0] not in NOT_PRELOADED]
+
+
+def _test(name: str, max_score: float, score: float = 0.0, message: str = "", passed: bool = False) -> dict:
+    return dict(name=name, score=float(score), max_score=float(max_score), status="passed" if passed else "failed",
+                output=message, visibility="visible")
+
+
+def load_outputs(data: bytes) -> dict:
+    """The arrays of an untrusted .npz: a zip of .npy members only, sizes bounded, no pickle."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+            if len(members) > 10_000 or sum(m.file_size for m in members) > OUTPUTS_LIMIT:
+                raise ValueError("too large")
+            if not all(m.filename.endswith(".npy") for m in members):
+                raise ValueError("not only arrays")
+        with np.load(io.BytesIO(data), allow_pickle=False) as stored:
+            return {key: stored[key] for key in stored.files}
+    except Exception as err:  # anything the student wrote may be malformed
+        raise checks.CheckFailed(f"the outputs could not be read as plain arrays ({err})") from None
+
+
+class Submission:
+    """One student's notebook, read and merged with the release, or the reason it cannot be graded."""
+
+    def __init__(self, plan: Plan, student: str):
+        self.plan, self.student = plan, student
+        self.folder = plan.course.path("submitted", student, plan.assignment)
+        self.notes, self.notebook, self.reason, self.timestamp = [], None, "", None
+        try:
+            self.timestamp = plan.course.coursedir.get_existing_timestamp(str(self.folder))
+        except Exception:
+            self.notes.append("timestamp.txt is unreadable: the submission time was not recorded")
+        try:
+            submitted = read_submission(str(self._locate()), parse_size(plan.course.settings.max_notebook_size))
+            self.notebook, restored = merge(plan.release, submitted)
+            self.notes += restored
+        except BadSubmission as err:
+            self.reason = str(err)
+
+    def _locate(self) -> Path:
+        """The expected notebook, or the only other notebook there (a renamed copy), noting extra files."""
+        expected = self.folder / self.plan.notebook
+        files = sorted(p.name for p in self.folder.iterdir() if p.name not in (self.plan.notebook, "timestamp.txt"))
+        notebooks = [name for name in files if name.endswith(".ipynb")]
+        extra = [name for name in files if name not in notebooks or expected.exists()]
+        if extra:
+            self.notes.append(f"ignored extra files: {', '.join(map(repr, extra[:10]))}"
+                              + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
+        if expected.exists() or expected.is_symlink():
+            return expected
+        if len(notebooks) == 1:
+            self.notes.append(f"{self.plan.notebook} is missing; graded {notebooks[0]!r} in its place")
+            return self.folder / notebooks[0]
+        raise BadSubmission(f"{self.plan.notebook} was not submitted" +
+                            (f" (found {', '.join(map(repr, notebooks))}: rename yours)" if notebooks else ""))
+
+    def zero(self, reason: str) -> list[dict]:
+        return [_test(name, c.points, message=f"not graded: {reason}") for name, c in self.plan.checks.items()]
+
+    def run(self, kernel: Kernel) -> list[dict]:
+        """Execute the notebook cell by cell; at each test cell run its check. Returns the tests."""
+        plan, tests, stop, count = self.plan, {}, "", 0
+        deadline = time.monotonic() + plan.limits.submission_timeout
+        kernel.wait_ready()
+        def budget() -> float:  # seconds the next cell or check may take
+            return min(plan.limits.cell_timeout, deadline - time.monotonic())
+
+        for number, cell in enumerate(self.notebook.cells, 1):
+            if cell.cell_type != "code" or stop:
+                continue
+            if budget() <= 0:
+                stop = f"the submission ran out of its total time limit ({plan.limits.submission_timeout:g} s)"
+                break
+            result = kernel.execute(cell.source, budget())
+            count += 1
+            cell.execution_count = count
+            cell.outputs = [clean_traceback(o, CHECKS_FILE) for o in result.outputs]
+            if result.status == "interrupted":
+                self.notes.append(f"cell {number} was interrupted after the time limit of "
+                                  f"{plan.limits.cell_timeout:g} s")
+            stop = _why_stopped(result, number, plan.limits)
+            name = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if name in plan.checks and not stop:
+                tests[name], stop = self._probe(kernel, name, number, max(budget(), 1.0))
+                cell.outputs.append(nbformat.v4.new_output(
+                    "stream", name="stdout", text=f"[autograder] {tests[name]['score']:g}/{tests[name]['max_score']:g} "
+                                                  f"points: {tests[name]['output']}\n"))
+        if stop:
+            self.notes.append(stop)
+        return [tests.get(name) or _test(name, c.points, message=f"not graded: {stop or 'its test cell did not run'}")
+                for name, c in plan.checks.items()]
+
+    def _probe(self, kernel: Kernel, name: str, number: int, timeout: float) -> tuple[dict, str]:
+        """Run check ``name``'s student side in the kernel on the secret inputs; grade its outputs here."""
+        plan, check = self.plan, self.plan.checks[name]
+        arrays, data = plan.inputs[name]
+        token = secrets.token_hex(8)
+        inputs, outputs = f"in-{token}.npz", f"out-{token}.npz"
+        try:
+            kernel.put(inputs, data)
+        except OSError as err:  # e.g. the student filled the sandbox's /tmp
+            return _test(name, check.points, message=f"{check.description}: the check's inputs could not be "
+                                                     f"written into the sandbox ({err.strerror})"), ""
+        result = kernel.execute(
+            f"__import__({checks.__name__!r}, fromlist=['probe']).probe({plan.assignment!r}, {name!r}, globals(), "
+            f"{kernel.path(inputs)!r}, {kernel.path(outputs)!r})", timeout, silent=True)
+        stop = _why_stopped(result, number, plan.limits, "while its check ran")
+        if result.status != "ok":
+            return _test(name, check.points, message=f"{check.description}: the check did not finish: "
+                                                     f"{stop or result.error or 'time limit exceeded'}"), stop
+        try:
+            error = kernel.get(outputs + ".error.json", ERROR_LIMIT)
+            if error is not None:
+                message = json.loads(error)["error"]
+                raise checks.CheckFailed(message if isinstance(message, str) else repr(message))
+            produced = kernel.get(outputs, OUTPUTS_LIMIT)
+            if produced is None:
+                raise checks.CheckFailed(f"{check.description}: the check wrote no outputs")
+            result = checks.grade(check, load_outputs(produced), arrays)
+        except (checks.CheckFailed, ValueError) as err:
+            return _test(name, check.points, message=str(err)[:2000]), ""
+        return _test(name, result.max_score, result.score, result.message, result.passed), ""
+
+    def results(self, tests: list[dict], seconds: float) -> dict:
+        return _results(self.plan, self.student, tests, self.notes + ([self.reason] if self.reason else []),
+                        seconds, self.timestamp)
+
+
+def _results(plan: Plan, student: str, tests: list[dict], notes: list[str], seconds: float, timestamp=None,
+             error: str = "") -> dict:
+    """Gradescope's results.json, with what nbgrader needs in extra_data."""
+    notes = notes + ([f"grader error: {error}"] if error else [])
+    return dict(
+        score=sum(t["score"] for t in tests), max_score=sum(t["max_score"] for t in tests),
+        execution_time=round(seconds, 2), output="\n".join(notes), tests=tests,
+        extra_data=dict(student=student, assignment=plan.assignment, notebook=Path(plan.notebook).stem,
+                        timestamp=timestamp.isoformat() if timestamp else None, notes=notes, graded=not error))
+
+
+def _why_stopped(result, number: int, limits: Limits, during: str = "") -> str:
+    if result.status == "died":
+        return f"the kernel died in cell {number}{' ' + during if during else ''} (os._exit, a crash, or memory)"
+    if result.status == "timeout":
+        return (f"cell {number}{' ' + during if during else ''} ran past the time limit of {limits.cell_timeout:g} s "
+                "and ignored the interrupt: the kernel was stopped")
+    return ""
+
+
+class Batch:
+    """Workers grade submissions in parallel, each pre-warming its next sandbox while it grades; the calling
+    thread is the only writer of files and of the gradebook."""
+
+    def __init__(self, plan: Plan, zygote: Zygote, settings: Settings, jobs: int, progress: bool):
+        self.plan, self.zygote, self.settings, self.jobs, self.progress = plan, zygote, settings, jobs, progress
+
+    def run(self, students: list[str]) -> dict[str, dict]:
+        pending, done = queue.Queue(), queue.Queue()
+        for student in students:
+            pending.put(student)
+        scratch = tempfile.mkdtemp(prefix="autograder-")
+        (Path(scratch) / "empty").touch()
+        workers = [threading.Thread(target=self._work, args=(scratch, pending, done), daemon=True)
+                   for _ in range(min(self.jobs, len(students)))]
+        try:
+            for worker in workers:
+                worker.start()
+            everything = {}
+            with tqdm(total=len(students), desc=f"grading {self.plan.assignment}", unit="submission",
+                      disable=not self.progress, file=sys.stderr) as bar:
+                for _ in students:
+                    student, submission, results = done.get()
+                    self._write(student, submission, results)
+                    everything[student] = results
+                    bar.update()
+            return everything
+        finally:
+            try:  # after an interruption: let the workers stop after their submission
+                while True:
+                    pending.get_nowait()
+            except queue.Empty:
+                pass
+            for worker in workers:
+                worker.join()
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _work(self, scratch: str, pending: queue.Queue, done: queue.Queue):
+        spare = None
+        while True:
+            try:
+                student = pending.get_nowait()
+            except queue.Empty:
+                break
+            started, submission, kernel = time.monotonic(), None, None
+            try:
+                submission = Submission(self.plan, student)
+                if submission.reason:
+                    done.put((student, submission, submission.results(submission.zero(submission.reason), 0.0)))
+                    continue
+                kernel, spare = spare or Kernel(self.zygote, self.settings, scratch), None
+                if not pending.empty():  # warm up the next sandbox while this one runs
+                    spare = Kernel(self.zygote, self.settings, scratch)
+                tests = submission.run(kernel)
+                done.put((student, submission, submission.results(tests, time.monotonic() - started)))
+            except Exception as err:  # the grader's own failure: recorded, the batch goes on
+                traceback.print_exc()
+                error = f"{type(err).__name__}: {err}"
+                tests = [_test(name, c.points, message="not graded: grader error")
+                         for name, c in self.plan.checks.items()]
+                done.put((student, None, _results(self.plan, student, tests, [], 0.0, error=error)))
+            finally:
+                if kernel is not None:
+                    kernel.close()
+        if spare is not None:
+            spare.close()
+
+    def _write(self, student: str, submission: Submission | None, results: dict):
+        """autograded/<student>/<assignment>/: the executed notebook, results.json, the timestamp."""
+        folder = self.plan.course.path("autograded", student, self.plan.assignment)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        if submission is not None and submission.notebook is not None:
+            nbformat.write(submission.notebook, folder / self.plan.notebook)
+        if submission is not None and submission.timestamp:
+            (folder / "timestamp.txt").write_text(str(submission.timestamp))
+        (folder / "results.json").write_text(json.dumps(results, indent=1))
+        gradebook.record(self.plan.course, results)
+
+
+def grade_assignment(course_dir, assignment: str, students: list[str] | None = None, jobs: int | None = None,
+                     sandboxed: bool = True, progress: bool = False, **settings) -> dict[str, dict]:
+    """Grade ``assignment`` for ``students`` (default: everyone who submitted); returns student -> results.json
+    content. ``settings`` override ``c.Autograder`` options (cell_timeout=, memory=, ...)."""
+    course = Course(course_dir, **settings)
+    every = course.students(assignment)
+    students = every if students is None else list(students)
+    unknown = sorted(set(students) - set(every))
+    if unknown:
+        raise ValueError(f"no submission of {assignment} from {unknown} in {course.step('submitted')}")
+    if sandboxed and not bubblewrap():
+        raise SandboxError("bubblewrap (bwrap) is not installed, so student code cannot be sandboxed: install it "
+                           "(apt-get install bubblewrap), or pass --unsandboxed to run it unprotected")
+    if sandboxed and os.geteuid() != 0:
+        raise SandboxError("sandboxed grading must run as root: it gives each kernel an unprivileged uid of its "
+                           "own (use a container), or pass --unsandboxed to run student code unprotected")
+    zygote = Zygote(preload(nbformat.read(course.source_notebook(assignment), as_version=4)))  # warms up meanwhile
+    try:
+        limits = course.settings.limits(assignment)
+        plan = Plan.make(course, assignment, limits)
+        jobs = jobs or os.cpu_count() or 1
+        uids = None
+        if sandboxed:
+            uids = queue.Queue()
+            for offset in range(2 * jobs + 2):
+                uids.put(course.settings.first_uid + offset)
+        box = Settings(limits, hidden=course.hidden(), visible=course.visible(), sandboxed=sandboxed, uids=uids)
+        return Batch(plan, zygote, box, jobs, progress).run(students)
+    finally:
+        zygote.close()

@@ -1,0 +1,227 @@
+"""The grader's parts that need no kernel: reading and rebuilding notebooks, untrusted outputs, the sandbox's
+mount plan, settings, and the safe zip_collect extractor."""
+import io
+import json
+import os
+import tarfile
+import zipfile
+
+import nbformat
+import numpy as np
+import pytest
+from nbgrader import utils
+from nbgrader.apps import ZipCollectApp
+from traitlets.config import Config
+
+from autograder import grading
+from autograder.collect import SafeExtractor, UnsafeArchive
+from autograder.course import Autograder, Course, parse_size
+from autograder.notebook import BadSubmission, clean_traceback, merge, read_submission
+from autograder.sandbox import Limits, Settings
+from reslab.checks import CheckFailed
+
+
+def cell(kind, source, grade_id=None, **flags):
+    new = nbformat.v4.new_code_cell if kind == "code" else nbformat.v4.new_markdown_cell
+    c = new(source)
+    if grade_id:
+        c.metadata.nbgrader = {"grade_id": grade_id, "grade": False, "solution": False, "locked": False,
+                               "schema_version": 3, **flags}
+        c.metadata.nbgrader["checksum"] = utils.compute_checksum(c)
+    return c
+
+
+@pytest.fixture
+def release():
+    return nbformat.v4.new_notebook(cells=[
+        cell("code", "import torch", "setup", locked=True),
+        cell("code", "def f(x):\n    raise NotImplementedError()", "f_solution", solution=True),
+        cell("code", "assert f(1) == 2", "f", grade=True, locked=True, points=2),
+        cell("markdown", "## Part 2", "part2", locked=True),
+        cell("code", "def g(x):\n    raise NotImplementedError()", "g_solution", solution=True),
+        cell("code", "assert g(1) == 3", "g", grade=True, locked=True, points=1),
+    ])
+
+
+def submitted(release, **changes):
+    """The release with the student's answers; changes: grade id -> new source, or None to delete."""
+    nb = nbformat.from_dict(json.loads(json.dumps(release)))
+    nb.cells = [c for c in nb.cells if changes.get(c.metadata.nbgrader.grade_id, "") is not None]
+    for c in nb.cells:
+        c.source = changes.get(c.metadata.nbgrader.grade_id, c.source)
+    return nb
+
+
+# -- reading submissions ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "is empty"),
+    (b"  \n", "is empty"),
+    (b'{"cells": [', "is not valid JSON (line 1, column 12"),
+    (b"[" * 100_000, "is not valid JSON"),
+    ('{"cells": [], "x": "caf\u00e9"}'.encode("latin-1"), "is not UTF-8 text (byte 0xe9 at offset 23)"),
+    (b'[1, 2]', "is JSON but not a Jupyter notebook"),
+    (b'{"cells": 3}', "is JSON but not a Jupyter notebook"),
+    (b'{"cells": [{"cell_type": "code"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+     "is not a valid Jupyter notebook"),
+    (b"x" * (3 << 20), "is 3.0 MB, more than the limit of 2 MB"),
+])
+def test_unreadable_submissions_get_a_reason(tmp_path, content, reason):
+    path = tmp_path / "a.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(BadSubmission) as err:
+        read_submission(str(path), max_bytes=2 << 20)
+    assert reason in str(err.value)
+
+
+def test_links_and_special_files_are_not_followed(tmp_path, release):
+    target = tmp_path / "secret.ipynb"
+    nbformat.write(release, target)
+    (tmp_path / "link.ipynb").symlink_to(target)
+    os.mkfifo(tmp_path / "fifo.ipynb")
+    with pytest.raises(BadSubmission, match="cannot be opened"):
+        read_submission(str(tmp_path / "link.ipynb"), 10**6)
+    with pytest.raises(BadSubmission, match="not a regular file"):
+        read_submission(str(tmp_path / "fifo.ipynb"), 10**6)
+    assert len(read_submission(str(target), 10**6).cells) == len(release.cells)
+
+
+# -- rebuilding the notebook around the release -------------------------------------------------------------
+
+def test_answers_are_kept_and_tests_restored(release):
+    nb = submitted(release, f_solution="def f(x):\n    return 2 * x", f="pass", g=None, part2=None)
+    merged, notes = merge(release, nb)
+    sources = {c.metadata.nbgrader.grade_id: c.source for c in merged.cells}
+    assert [c.metadata.nbgrader.grade_id for c in merged.cells] == [c.metadata.nbgrader.grade_id for c in release.cells]
+    assert sources["f_solution"] == "def f(x):\n    return 2 * x"
+    assert sources["f"] == "assert f(1) == 2" and sources["g"] == "assert g(1) == 3"
+    assert notes == ["test cell 'f' was edited: restored", "locked cell 'part2' was deleted: restored",
+                     "test cell 'g' was deleted: restored"]
+
+
+def test_students_own_cells_stay_where_they_were_without_forged_metadata(release):
+    nb = submitted(release, g_solution=None)
+    helper = nbformat.v4.new_code_cell("helper = 1")
+    forged = cell("code", "print('free points')", "bonus", grade=True, locked=True, points=100)
+    copy_of_test = cell("code", "assert f(1) == 2", "f", grade=True, locked=True, points=2)
+    nb.cells[1:1] = [helper]
+    nb.cells.append(forged)
+    nb.cells.append(copy_of_test)
+    merged, notes = merge(release, nb)
+    assert [c.source for c in merged.cells][:3] == ["import torch", "helper = 1", release.cells[1].source]
+    assert [c.source for c in merged.cells][-3:] == ["assert g(1) == 3", "print('free points')", "assert f(1) == 2"]
+    assert "nbgrader" not in merged.cells[-2].metadata and "nbgrader" not in merged.cells[-1].metadata
+    assert notes == ["solution cell 'g_solution' was missing: its original stub was used"]
+    assert merged.cells[0] is not release.cells[0]  # never shared between submissions graded in parallel
+
+
+def test_checks_frames_are_cut_from_tracebacks():
+    out = nbformat.v4.new_output("error", ename="CheckFailed", evalue="wrong",
+                                 traceback=["header", "File \x1b[0;32m/x/reslab/checks.py:12\x1b[0m, in grade",
+                                            "Cell In[3], line 1"])
+    assert clean_traceback(out, "reslab/checks.py").traceback == ["header", "Cell In[3], line 1"]
+
+
+# -- untrusted outputs --------------------------------------------------------------------------------------
+
+def npz(**arrays):
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_outputs_load_as_plain_arrays_only(monkeypatch):
+    assert grading.load_outputs(npz(out=np.arange(3.0)))["out"].tolist() == [0.0, 1.0, 2.0]
+    with pytest.raises(CheckFailed, match="could not be read as plain arrays"):
+        grading.load_outputs(npz(out=np.array([{"evil": 1}], dtype=object)))  # would need pickle
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("out.npy", npz(out=np.ones(2))[:10])
+        zf.writestr("payload.pkl", b"cos\nsystem\n")
+    with pytest.raises(CheckFailed, match="not only arrays"):
+        grading.load_outputs(archive.getvalue())
+    with pytest.raises(CheckFailed, match="could not be read"):
+        grading.load_outputs(b"not a zip")
+    monkeypatch.setattr(grading, "OUTPUTS_LIMIT", 100)
+    with pytest.raises(CheckFailed, match="too large"):
+        grading.load_outputs(npz(out=np.zeros(1000)))
+
+
+# -- settings and the sandbox's mount plan ------------------------------------------------------------------
+
+def test_sizes():
+    assert parse_size("2G") == 2 << 30 and parse_size("512M") == 512 << 20 and parse_size(1500) == 1500
+    assert parse_size("1.5GiB") == 3 << 29
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size("lots")
+
+
+def test_settings_come_from_the_course_config_and_the_command_line(tmp_path):
+    (tmp_path / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.CourseDirectory.source_directory = 'solutions'\n"
+        "c.Autograder.timeouts = {'a07_resnet': 300}\nc.Autograder.memory = '3G'\n")
+    course = Course(tmp_path, cell_timeout=20)
+    assert course.step("source") == tmp_path.resolve() / "solutions"
+    assert course.settings.limits("a07_resnet") == Limits(memory=3 << 30, cell_timeout=300, submission_timeout=900,
+                                                          processes=256, tmp_size=256 << 20)
+    assert course.settings.limits("a01_cnn_basics").cell_timeout == 20
+    assert str(tmp_path.resolve()) in course.hidden() and str(tmp_path.resolve() / "gradebook.db") in course.hidden()
+
+
+def test_mount_plan_hides_folders_and_files_and_shows_the_library_again(tmp_path):
+    (tmp_path / "link").symlink_to("/usr/share/doc")  # hidden wherever it really is
+    settings = Settings(Autograder().limits("a01_cnn_basics"),
+                        hidden=("/var/lib", "/var/lib/dpkg/status", "/etc/hostname", str(tmp_path),
+                                str(tmp_path / "link")),
+                        visible=("/var/lib/dpkg", "/var/lib/apt/lists", "/usr/bin"))
+    plan = settings.bwrap_argv(3, "/empty")
+    text = " ".join(plan)
+    assert text.index("--tmpfs /var/lib ") < text.index("--ro-bind /var/lib/dpkg /var/lib/dpkg")
+    assert "--perms 0755 --dir /var/lib/apt --ro-bind /var/lib/apt/lists /var/lib/apt/lists" in text
+    assert "--ro-bind /empty /etc/hostname" in text and "/var/lib/dpkg/status" not in text
+    assert "--tmpfs /usr/share/doc" in text and str(tmp_path) not in text  # /tmp is a fresh tmpfs anyway
+    assert "--ro-bind /usr/bin" not in text  # visible paths outside hidden folders need nothing
+    for flag in ("--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session"):
+        assert flag in plan
+
+
+# -- zip_collect --------------------------------------------------------------------------------------------
+
+def make_zip(path, members):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def test_unsafe_archives_are_rejected_whole(tmp_path):
+    extractor = SafeExtractor()
+    for name, members in {"dotdot": {"ok.ipynb": "{}", "../../escaped.txt": "x"},
+                          "absolute": {"/tmp/absolute.txt": "x"}}.items():
+        make_zip(tmp_path / f"{name}.zip", members)
+        with pytest.raises(UnsafeArchive, match="outside the extraction folder"):
+            extractor.extract_safely(str(tmp_path / f"{name}.zip"), str(tmp_path / name))
+        assert not (tmp_path / name).exists()
+    with tarfile.open(tmp_path / "link.tar.gz", "w:gz") as tf:
+        link = tarfile.TarInfo("notebook.ipynb")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(link)
+    with pytest.raises(UnsafeArchive, match="link or a special file"):
+        extractor.extract_safely(str(tmp_path / "link.tar.gz"), str(tmp_path / "link"))
+    assert not (tmp_path.parent / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
+
+
+def test_zip_collect_with_the_safe_extractor(tmp_path):
+    archive = tmp_path / "downloaded" / "a01" / "archive"
+    archive.mkdir(parents=True)
+    make_zip(archive / "alice_a01.zip", {"alice_a01.ipynb": "{}"})
+    make_zip(archive / "mallory_a01.zip", {"mallory_a01.ipynb": "{}", "../../../../mallory.txt": "x"})
+    config = Config()
+    config.CourseDirectory.root = str(tmp_path)
+    config.ZipCollectApp.extractor_plugin = "autograder.collect.SafeExtractor"
+    config.FileNameCollectorPlugin.named_regexp = r".*/(?P<student_id>[a-z]+)_(?P<file_id>a01\.ipynb)"
+    app = ZipCollectApp(config=config)
+    app.initialize(["a01"])
+    app.start()
+    assert (tmp_path / "submitted" / "alice" / "a01" / "a01.ipynb").read_text() == "{}"
+    assert not (tmp_path / "submitted" / "mallory").exists()
+    assert not list(tmp_path.rglob("mallory.txt")) and not (tmp_path.parent / "mallory.txt").exists()
