@@ -1,0 +1,322 @@
+"""The experiments behind the course's claims, one short function each.
+
+The chapters call these to make their figures and ``tests/test_course.py`` calls the very same functions to
+assert the orderings the chapters state, so a claim and its check cannot drift apart. Results are plain
+numbers (lists, dicts, small dataclasses) that a plot or an assert can use directly.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import data as datasets
+from . import probes
+from .models import Net, NetConfig, Scale, build, cifar_config, count_parameters
+from .train import TrainConfig, evaluate, fit, seed_everything
+
+# Live experiments in the chapters must fit in seconds on a laptop CPU: narrow nets, a few epochs.
+NARROW = (8, 16, 32)
+QUICK = TrainConfig(epochs=5, batch_size=64, lr=2e-3, schedule="cosine")
+CONTINUE = TrainConfig(epochs=3, batch_size=64, lr=5e-4, schedule="cosine")  # gentle: the nets are trained
+
+
+@contextlib.contextmanager
+def threads_for(images: torch.Tensor):
+    """One torch thread while working on tiny images such as the 8x8 digits: extra threads only add overhead
+    there, and on a busy 2-core machine two threads made training 5-20x slower than one. Larger images
+    (Fashion-MNIST, CIFAR-10) keep every thread."""
+    saved = torch.get_num_threads()
+    if images.shape[-1] * images.shape[-2] <= 16 * 16:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+# --- measuring a net ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Profile:
+    """What flows through a net on one batch, input side first."""
+
+    weight_grad: list[float]  # ||dL/dW|| of every conv and linear layer
+    stream_grad: list[float]  # ||dL/dh|| at the input image and at the output of every block
+    block_std: list[float]  # standard deviation of every block's output
+
+    @staticmethod
+    def ratio(values: list[float]) -> float:
+        """First over last: 1e-3 means the signal shrank a thousandfold on its way to the input."""
+        return values[0] / max(values[-1], 1e-30)
+
+
+def stream_gradients(model: Net, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """||dL/dh|| at the input and after each block: backprop's product of Jacobians, one factor at a time."""
+    outputs: list[torch.Tensor] = []
+
+    def record(module, inputs, output):
+        outputs.append(output)
+
+    hooks = [b.register_forward_hook(record) for b in model.blocks()]
+    x = x.detach().clone().requires_grad_(True)
+    try:
+        loss = F.cross_entropy(model(x), y)
+    finally:
+        for h in hooks:
+            h.remove()
+    return [g.norm().item() for g in torch.autograd.grad(loss, [x, *outputs])]
+
+
+def profile(model: Net, x: torch.Tensor, y: torch.Tensor) -> Profile:
+    """Gradients and activations as training sees them (train mode), measured on a copy: BatchNorm's
+    running statistics and the ``.grad`` fields of ``model`` stay untouched."""
+    probe = copy.deepcopy(model).train()
+    device = next(model.parameters()).device
+    x, y = x.to(device), y.to(device)
+    return Profile(weight_grad=probes.layer_stats(probe, x, y).grad_norm,
+                   stream_grad=stream_gradients(probe, x, y),
+                   block_std=probes.block_output_std(probe, x))
+
+
+def profiles(configs: dict[str, NetConfig], x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> dict[str, Profile]:
+    """The profile of each config at initialisation (the same seed for every one of them)."""
+    result = {}
+    with threads_for(x):
+        for name, config in configs.items():
+            seed_everything(seed)
+            result[name] = profile(build(config), x, y)
+    return result
+
+
+# --- training ----------------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """A trained model, its per-epoch metrics (dicts, as in the reference manifest) and, when asked for,
+    its profile at initialisation and after every epoch."""
+
+    model: nn.Module
+    history: list[dict]
+    device: str
+    seconds: float
+    profiles: list[Profile] = field(default_factory=list)
+
+    @property
+    def final(self) -> dict:
+        return self.history[-1]
+
+
+def train_runs(models: dict[str, nn.Module | NetConfig], training: TrainConfig = QUICK,
+               data: datasets.Data | None = None,
+               probe_batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, Run]:
+    """Train each model (a config is built first, seeded by ``training.seed``) and return its Run.
+
+    ``probe_batch=(x, y)`` also records a Profile before training and after every epoch.
+    """
+    data = data or datasets.digits()
+    runs = {}
+    with threads_for(data.train.x):
+        for name, model in models.items():
+            if isinstance(model, NetConfig):
+                seed_everything(training.seed)
+                model = build(model)
+            elif not isinstance(model, nn.Module):
+                raise TypeError(f"{name}: expected a NetConfig or a model, got {type(model).__name__}")
+            recorded = [] if probe_batch is None else [profile(model, *probe_batch)]
+
+            def on_epoch(metrics, model=model, recorded=recorded):
+                if probe_batch is not None:
+                    recorded.append(profile(model, *probe_batch))
+
+            history = fit(model, data, training, on_epoch=on_epoch)
+            runs[name] = Run(model.eval(), [asdict(m) for m in history], history[-1].device,
+                             sum(m.seconds for m in history), recorded)
+    return runs
+
+
+def reference_runs(names: list[str], recompute: bool = False) -> dict[str, Run]:
+    """The shipped reference runs (instant), or with ``recompute=True`` the same configs retrained here with
+    the training settings recorded in the manifest (minutes on a CPU, seconds on a GPU)."""
+    from . import reference
+
+    if not recompute:
+        runs = {}
+        for name in names:
+            model, entry = reference.load(name)
+            runs[name] = Run(model, entry["history"], entry["device"], entry["seconds"])
+        return runs
+    entries = reference.manifest()["models"]
+    unknown = [n for n in names if n not in entries]
+    if unknown:
+        raise ValueError(f"no reference model(s) {unknown}; the suite has: {sorted(entries)}")
+    runs = {}
+    for name in names:
+        training = TrainConfig(**{**entries[name]["train_config"], "device": None})
+        runs.update(train_runs({name: NetConfig.from_dict(entries[name]["config"])}, training))
+    return runs
+
+
+def variants(base: NetConfig, **choices) -> dict[str, NetConfig]:
+    """Every combination of the given field values, named by them: ``variants(base, activation=("sigmoid",
+    "relu"), init=("naive", "kaiming"))`` gives "sigmoid/naive", "sigmoid/kaiming", "relu/naive", …"""
+    fields_, values = zip(*choices.items())
+    return {"/".join(map(str, combo)): replace(base, **dict(zip(fields_, combo)))
+            for combo in itertools.product(*values)}
+
+
+def depth_configs(depths, base: NetConfig | None = None) -> dict[str, NetConfig]:
+    """``plain<d>`` and ``resnet<d>`` twins (He et al.'s 6n+2 layers) for the degradation experiment."""
+    values = (base or NetConfig()).to_dict()
+    for key in ("stages", "block", "residual"):
+        values.pop(key)
+    return {f"{kind}{d}": cifar_config(d, residual=kind == "resnet", **values)
+            for kind in ("plain", "resnet") for d in depths}
+
+
+SCALINGS = {  # chapter 6: one way to scale the shortcut, four ways to scale the branch
+    "identity": {},
+    "shortcut x0.5": dict(shortcut_scale=0.5),
+    "branch x0.2": dict(branch_scale="fixed", branch_scale_init=0.2),
+    "ReZero (a=0)": dict(branch_scale="scalar", branch_scale_init=0.0),
+    "LayerScale (1e-2)": dict(branch_scale="channel", branch_scale_init=1e-2),
+    "zero-init gamma": dict(zero_init_residual=True),
+}
+
+
+def scale_configs(base: NetConfig | None = None) -> dict[str, NetConfig]:
+    """``base`` (a residual net) with each of the scalings in SCALINGS."""
+    base = base or NetConfig()
+    return {name: replace(base, **change) for name, change in SCALINGS.items()}
+
+
+# --- surgery on trained nets -------------------------------------------------------------------------------
+
+def block_names(model: Net) -> list[str]:
+    """"layer1.0", "layer1.1", … for every block, input side first."""
+    return [f"layer{i + 1}.{j}" for i, layer in enumerate(model.layers()) for j in range(len(layer))]
+
+
+def deletable_blocks(model: Net) -> list[str]:
+    """Every block of a residual net (its shortcut stays); in a plain net only the blocks whose output has
+    the shape of their input, since removing the others leaves nothing that fits."""
+    keeps_shape = {}
+    names = dict(zip(model.blocks(), block_names(model)))
+
+    def record(module, inputs, output):
+        keeps_shape[names[module]] = inputs[0].shape == output.shape
+
+    hooks = [b.register_forward_hook(record) for b in model.blocks()]
+    was_training = model.training
+    try:  # shapes are structural: any small image tells
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, model.config.in_channels, 8, 8))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return [name for name, block in zip(block_names(model), model.blocks())
+            if getattr(block, "shortcut", None) is not None or keeps_shape.get(name, True)]
+
+
+def delete_block(model: Net, name: str) -> Net:
+    """A copy of ``model`` without block ``name`` (e.g. "layer2.1").
+
+    A residual block loses its branch (scaled by 0) and keeps its shortcut, as in Veit et al. 2016; a plain
+    block is replaced by the identity, which removes a link of the only path there is.
+    """
+    if name not in deletable_blocks(model):
+        raise ValueError(f"block {name!r} cannot be deleted; deletable: {deletable_blocks(model)}")
+    stage, index = name.split(".")
+    pruned = copy.deepcopy(model)
+    layer = getattr(pruned, stage)
+    if getattr(layer[int(index)], "shortcut", None) is not None:
+        layer[int(index)].scale = Scale(0.0)
+    else:
+        layer[int(index)] = nn.Identity()
+    return pruned
+
+
+def block_deletion(model: Net, split: datasets.Split) -> dict[str, float]:
+    """Accuracy on ``split`` after deleting each deletable block alone; key "none" is the intact net."""
+    with threads_for(split.x):
+        result = {"none": evaluate(model, split)[1]}
+        for name in deletable_blocks(model):
+            result[name] = evaluate(delete_block(model, name), split)[1]
+    return result
+
+
+def deepen(model: Net, extra: int = 1) -> Net:
+    """A deeper net with ``extra`` new blocks at the end of every stage and the old weights everywhere else.
+
+    In a residual net the new blocks start with their last BatchNorm scale at zero, so their branch outputs
+    zero and the deeper net computes exactly the function of the shallow one (function-preserving
+    deepening). A plain net has no such choice: its new blocks sit on the only path and change the output.
+    """
+    config = model.config
+    if config.residual and not config.norm:
+        raise ValueError("deepen zeroes the last BatchNorm of each new block: it needs a net with norm=True")
+    if not isinstance(extra, int) or extra < 1:
+        raise ValueError(f"extra must be a positive number of blocks per stage, got {extra!r}")
+    deeper = build(config, stages=tuple(n + extra for n in config.stages))
+    _, unexpected = deeper.load_state_dict(model.state_dict(), strict=False)  # missing: the new blocks
+    if unexpected:
+        raise ValueError(f"the deeper net lacks weights of the shallow one: {unexpected[:5]}")
+    if config.residual:
+        for layer, n in zip(deeper.layers(), config.stages):
+            for block in layer[n:]:
+                nn.init.zeros_(block.last_norm().weight)
+    return deeper.train(model.training)
+
+
+@torch.no_grad()
+def max_output_change(a: nn.Module, b: nn.Module, x: torch.Tensor) -> float:
+    """Largest absolute difference between two models' outputs on ``x``, both in eval mode."""
+    modes = a.training, b.training
+    a.eval(), b.eval()
+    change = (a(x) - b(x)).abs().max().item()
+    a.train(modes[0]), b.train(modes[1])
+    return change
+
+
+@dataclass
+class Deepening:
+    """Chapter 3's experiment: each shallow net next to its deepened copy, then both trained further."""
+
+    output_change: dict[str, float]  # largest |change| of an output score caused by deepening
+    accuracy_before: dict[str, float]  # test accuracy of the shallow net
+    accuracy_after: dict[str, float]  # test accuracy right after deepening, before any training
+    runs: dict[str, Run]  # "<name> continued" (the shallow net) and "<name> deepened", trained further
+    start_loss: dict[str, float]  # training loss of each of those nets before it was trained further
+
+
+def deepening(shallow: dict[str, Net], training: TrainConfig = CONTINUE, data: datasets.Data | None = None,
+              extra: int = 1) -> Deepening:
+    """Deepen each trained net (``deepen``), measure what changed, then train shallow and deep copies on."""
+    data = data or datasets.digits()
+    deeper = {name: deepen(model, extra) for name, model in shallow.items()}
+    models = {}
+    for name, model in shallow.items():
+        models[f"{name} continued"] = copy.deepcopy(model)
+        models[f"{name} deepened"] = copy.deepcopy(deeper[name])
+    with threads_for(data.train.x):
+        measured = dict(
+            output_change={n: max_output_change(m, deeper[n], data.test.x) for n, m in shallow.items()},
+            accuracy_before={n: evaluate(m, data.test)[1] for n, m in shallow.items()},
+            accuracy_after={n: evaluate(m, data.test)[1] for n, m in deeper.items()},
+            start_loss={n: evaluate(m, data.train)[0] for n, m in models.items()},
+        )
+    return Deepening(runs=train_runs(models, training, data), **measured)
+
+
+# --- shortcut options --------------------------------------------------------------------------------------
+
+def shortcut_parameters(depth: int = 20, **overrides) -> dict[str, int]:
+    """Parameter count of the same CIFAR-style ResNet with shortcut option A, B and C."""
+    return {option: count_parameters(build(cifar_config(depth, shortcut=option, **overrides)))
+            for option in ("A", "B", "C")}

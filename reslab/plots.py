@@ -1,0 +1,80 @@
+"""The few figure types the course draws, so every chapter's figures look alike and stay one line long.
+
+Each function draws into ``ax`` (a new figure when none is given) and returns the Axes.
+"""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
+
+
+def _axes(ax, figsize=(6, 4)):
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def lines(series: dict, *, x=None, ax=None, xlabel: str = "", ylabel: str = "", title: str = "",
+          log: bool = False, dashed=(), legend: bool = True):
+    """One line per entry of ``series`` (values, or an (xs, values) pair); names in ``dashed`` are drawn
+    dashed (plain nets, by convention). ``x`` is the shared x axis when values come alone."""
+    ax = _axes(ax)
+    for name, values in series.items():
+        xs, ys = values if isinstance(values, tuple) else (x if x is not None else range(len(values)), values)
+        ax.plot(list(xs), list(ys), "--" if name in dashed else "-", marker="o", markersize=3, label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, yscale="log" if log else "linear")
+    ax.grid(True, alpha=0.3)
+    if legend and series:
+        ax.legend(fontsize=8)
+    return ax
+
+
+def curves(runs: dict, metric: str = "train_loss", *, ax=None, log: bool = True, title: str = ""):
+    """A per-epoch metric of several runs (anything with a ``history`` of dicts); plain nets dashed."""
+    series = {name: ([m["epoch"] for m in run.history], [m[metric] for m in run.history])
+              for name, run in runs.items()}
+    ax = lines(series, ax=ax, xlabel="epoch", ylabel=metric.replace("_", " "), title=title, log=log,
+               dashed=[n for n in runs if n.startswith("plain")])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return ax
+
+
+def bars(values: dict[str, float], *, ax=None, ylabel: str = "", title: str = "", fmt: str = "{:.3f}",
+         log: bool = False):
+    """One labelled bar per entry."""
+    ax = _axes(ax)
+    names = list(values)
+    drawn = ax.bar(names, [values[n] for n in names], color="tab:blue")
+    ax.bar_label(drawn, labels=[fmt.format(values[n]) for n in names], fontsize=8)
+    ax.set(ylabel=ylabel, title=title, yscale="log" if log else "linear")
+    ax.tick_params(axis="x", labelrotation=30)
+    return ax
+
+
+def nested_classes(ax=None):
+    """Growing function classes F1, F2, … and the truth f*: when the classes are not nested a bigger class can
+    lie farther from f*; when each contains the last, growing can only bring f* closer (or inside)."""
+    from matplotlib.patches import Circle
+
+    if ax is None:
+        _, ax = plt.subplots(1, 2, figsize=(9, 4))
+    truth = (0.86, 0.55)
+    layouts = {  # (center, radius, where on the circle its label goes, in degrees) of F1 … F4
+        "non-nested classes": [((0.42, 0.50), 0.10, 45), ((0.30, 0.66), 0.15, 135), ((0.55, 0.30), 0.17, 315),
+                               ((0.22, 0.38), 0.20, 225)],
+        "nested classes": [((0.30, 0.50), 0.10, 45), ((0.36, 0.50), 0.18, 45), ((0.44, 0.50), 0.28, 45),
+                           ((0.52, 0.50), 0.40, 45)],
+    }
+    for axis, (title, circles) in zip(ax, layouts.items()):
+        for i, ((cx, cy), radius, angle) in enumerate(circles, start=1):
+            axis.add_patch(Circle((cx, cy), radius, fill=False, lw=1.5, color=f"C{i}"))
+            at = (cx + radius * math.cos(math.radians(angle)), cy + radius * math.sin(math.radians(angle)))
+            axis.annotate(f"$\\mathcal{{F}}_{i}$", at, xytext=(6 * math.copysign(1, at[0] - cx) - 4,
+                          6 * math.copysign(1, at[1] - cy) - 4), textcoords="offset points", color=f"C{i}")
+        axis.plot(*truth, "k*", markersize=12)
+        axis.annotate("$f^*$", truth, xytext=(5, 5), textcoords="offset points")
+        axis.set(xlim=(0, 1), ylim=(0, 1), title=title, aspect="equal")
+        axis.axis("off")
+    return ax

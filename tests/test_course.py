@@ -1,0 +1,356 @@
+"""The course runs, and its text says only what its experiments measure.
+
+Every chapter is executed top to bottom in a fresh kernel, as a student would run it. The orderings the
+chapters state are then asserted by calling the same ``reslab.experiments`` functions on the embedded digits
+(quick, narrow runs), and on the shipped reference runs the chapters load by default.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # before reslab.plots imports pyplot: tests draw off-screen
+
+import matplotlib.pyplot as plt
+import nbformat
+import pytest
+import torch
+from nbclient import NotebookClient
+
+from reslab import NetConfig, build, count_parameters, experiments as ex, plots, reference
+from reslab.data import digits
+from reslab.experiments import Profile
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = ROOT / "course"
+CHAPTERS = sorted(COURSE.glob("0*.ipynb"))
+EXERCISES = {"01": "a01_cnn_basics", "02": "a02_gradients", "03": "a03_nested", "04": "a04_identity_add",
+             "05": "a05_projected_add", "06": "a06_scaling", "07": "a07_resnet"}
+WIDGETS = {"02": ["gradient_flow_explorer()"],
+           "04": ["gradient_flow_explorer(residual=True)", "block_deletion()"],
+           "06": ["gradient_flow_explorer(", "train_few_steps("]}
+DEEP = NetConfig(stages=(5, 5, 5))  # the chapters' 32-layer nets
+
+
+def chapter(number: str) -> nbformat.NotebookNode:
+    (path,) = [p for p in CHAPTERS if p.name.startswith(number)]
+    return nbformat.read(path, as_version=4)
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def markdown(nb) -> str:
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return digits()
+
+
+@pytest.fixture(scope="module")
+def batch(data):
+    return data.train.x[:256], data.train.y[:256]
+
+
+# --- the notebooks -----------------------------------------------------------------------------------------
+
+def test_seven_chapters():
+    assert [p.name[:2] for p in CHAPTERS] == list(EXERCISES)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_is_complete_and_stored_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    number = path.name[:2]
+    opening, closing = nb.cells[0].source, nb.cells[-1].source
+    for part in ("What you will learn", "Prerequisites", "Time"):
+        assert part in opening, f"{path.name}: the opening cell lacks {part!r}"
+    assert "## Summary" in closing and "## References" in closing, f"{path.name}: no summary and references"
+    assert re.search(r"\b(19|20)\d\d\b", closing.split("## References")[1]), f"{path.name}: references lack years"
+    exercise = f"exercises/{EXERCISES[number]}/{EXERCISES[number]}.ipynb"
+    assert exercise in markdown(nb) and (ROOT / exercise).is_file(), f"{path.name}: no link to {exercise}"
+    code = "\n".join(c.source for c in code_cells(nb))
+    assert "plots." in code, f"{path.name}: no plotted experiment"
+    if "reference_runs(" in code:
+        assert "RECOMPUTE = False" in code and "recompute=RECOMPUTE" in code, f"{path.name}: no RECOMPUTE flag"
+    for cell in code_cells(nb):
+        assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: stored with outputs"
+    last_lines = [c.source.strip().splitlines()[-1] for c in code_cells(nb) if c.source.strip()]
+    for call in WIDGETS.get(number, []):
+        assert any(line.startswith(call) for line in last_lines), f"{path.name}: {call} is not a cell's last line"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_executes(path):
+    """Top to bottom in a fresh kernel, like a student; every figure renders inline, widgets display."""
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(COURSE)}}).execute()
+    outputs = [o for c in code_cells(nb) for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name}: no inline figure"
+    widget_views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(widget_views) >= len(WIDGETS.get(path.name[:2], []))
+
+
+# --- chapter 2: gradients and degradation ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def grids(batch):
+    return {norm: ex.profiles(ex.variants(replace(DEEP, residual=False, norm=norm),
+                                          activation=("sigmoid", "tanh", "relu"),
+                                          init=("naive", "xavier", "kaiming")), *batch)
+            for norm in (False, True)}
+
+
+def conv_ratio(profile: Profile) -> float:
+    """First conv over last conv, as the chapter's table prints it (the classifier left out)."""
+    return Profile.ratio(profile.weight_grad[:-1])
+
+
+def test_without_batchnorm_sigmoid_gradients_vanish_and_naive_init_starves(grids):
+    no_bn = grids[False]
+    for init in ("naive", "xavier", "kaiming"):
+        assert conv_ratio(no_bn[f"sigmoid/{init}"]) < 1e-2
+    for activation in ("sigmoid", "tanh", "relu"):
+        assert no_bn[f"{activation}/naive"].weight_grad[0] < 1e-20  # underflows: no gradient to speak of
+    for name in ("tanh/xavier", "tanh/kaiming", "relu/xavier", "relu/kaiming"):
+        assert 0.1 < conv_ratio(no_bn[name]) < 10, name
+
+
+def test_batchnorm_feeds_every_first_layer_but_does_not_flatten_the_backward_pass(grids):
+    with_bn = grids[True]
+    assert all(p.weight_grad[0] > 0 for p in with_bn.values())
+    for init in ("naive", "xavier", "kaiming"):
+        assert conv_ratio(with_bn[f"sigmoid/{init}"]) < 1
+        assert conv_ratio(with_bn[f"tanh/{init}"]) > 1 and conv_ratio(with_bn[f"relu/{init}"]) > 1
+
+
+def test_sigmoid_plain_gradients_fall_100x_residual_gradients_do_not(batch):
+    flow = ex.profiles({"plain sigmoid": replace(DEEP, residual=False, activation="sigmoid", norm=False),
+                        "plain relu": replace(DEEP, residual=False, norm=False),
+                        "residual sigmoid": replace(DEEP, block="preact", activation="sigmoid", norm=False)}, *batch)
+    plain, relu, residual = flow.values()
+    assert conv_ratio(plain) < 1e-2 and Profile.ratio(plain.stream_grad) < 1e-2
+    assert conv_ratio(residual) > 1e-2 and Profile.ratio(residual.stream_grad) > 1e-2
+    assert Profile.ratio(plain.stream_grad) < Profile.ratio(relu.stream_grad) < 1
+
+
+@pytest.fixture(scope="module")
+def depth_runs(data):
+    return ex.train_runs(ex.depth_configs([8, 32], NetConfig(widths=ex.NARROW)), ex.QUICK, data)
+
+
+def test_deeper_plain_nets_train_worse_while_residual_nets_do_not(depth_runs):
+    loss = {name: run.final["train_loss"] for name, run in depth_runs.items()}
+    assert loss["plain32"] > 2 * loss["plain8"], loss
+    assert loss["resnet32"] < 2 * loss["resnet8"], loss
+    assert loss["resnet32"] < loss["plain32"] / 3, loss
+
+
+def test_reference_runs_show_degradation():
+    models = reference.manifest()["models"]
+    loss = {name: entry["train_loss"] for name, entry in models.items()}
+    plain = [loss[f"plain{d}"] for d in (8, 20, 32, 56)]
+    plain_error = [1 - models[f"plain{d}"]["test_acc"] for d in (8, 20, 32, 56)]
+    assert plain_error == sorted(plain_error), plain_error
+    residual = [loss[f"resnet{d}"] for d in (8, 20, 32, 56)]
+    assert plain == sorted(plain) and plain[-1] > 10 * plain[0], plain
+    assert all(r < p for r, p in zip(residual[1:], plain[1:])), (residual, plain)
+    assert max(residual) < 3 * min(residual), residual
+
+
+# --- chapter 3: function-preserving deepening --------------------------------------------------------------
+
+def test_deepening_a_residual_net_preserves_its_function_and_a_plain_net_does_not(data):
+    shallow = {name: run.model for name, run in ex.reference_runs(["resnet8", "plain8"]).items()}
+    result = ex.deepening(shallow, data=data)
+    assert result.output_change["resnet8"] == 0.0
+    assert result.accuracy_after["resnet8"] == result.accuracy_before["resnet8"]
+    assert result.output_change["plain8"] > 1 and result.accuracy_after["plain8"] < 0.2
+    assert result.start_loss["resnet8 deepened"] == result.start_loss["resnet8 continued"]
+    assert result.start_loss["plain8 deepened"] > 10 * result.start_loss["plain8 continued"]
+    loss = {name: run.final["train_loss"] for name, run in result.runs.items()}
+    assert loss["resnet8 deepened"] <= 1.25 * loss["resnet8 continued"] + 1e-3, loss
+    assert loss["plain8 deepened"] > 5 * loss["plain8 continued"], loss
+    deepened = result.runs["resnet8 deepened"].model
+    new_gammas = torch.cat([layer[1].last_norm().weight.detach() for layer in deepened.layers()])
+    assert new_gammas.abs().mean() > 0
+
+
+def test_deepen_keeps_every_old_weight_and_rejects_what_it_cannot_do():
+    shallow = reference.load("resnet8")[0]
+    deeper = ex.deepen(shallow, extra=2)
+    assert deeper.config.stages == (3, 3, 3)
+    for key, value in shallow.state_dict().items():
+        assert torch.equal(deeper.state_dict()[key], value), key
+    with pytest.raises(ValueError, match="norm=True"):
+        ex.deepen(build(NetConfig(stages=(1, 1, 1), norm=False)))
+    with pytest.raises(ValueError, match="positive"):
+        ex.deepen(shallow, extra=0)
+
+
+# --- chapter 4: identity-add -------------------------------------------------------------------------------
+
+def test_an_activation_after_the_add_blocks_the_shortcut_a_preactivation_block_does_not(batch):
+    flow = ex.profiles({"post": replace(DEEP, activation="sigmoid", norm=False),
+                        "pre": replace(DEEP, activation="sigmoid", norm=False, block="preact"),
+                        "zeroed": replace(DEEP, block="preact", zero_init_residual=True)}, *batch)
+    assert Profile.ratio(flow["post"].stream_grad) < 1e-2 < Profile.ratio(flow["pre"].stream_grad)
+    zeroed = flow["zeroed"].stream_grad  # input, then 15 blocks: the gradient is constant within each stage
+    for stage in (zeroed[1:6], zeroed[6:11], zeroed[11:16]):
+        assert max(stage) - min(stage) <= 1e-6 * max(stage), stage
+
+
+def test_deleting_one_block_ruins_a_plain_net_but_not_a_residual_one(data):
+    runs = ex.reference_runs(["resnet20", "plain20", "resnet56"])
+    deletion = {name: ex.block_deletion(run.model, data.test) for name, run in runs.items()}
+    after = {name: [acc for block, acc in result.items() if block != "none"] for name, result in deletion.items()}
+    assert deletion["plain20"]["none"] > 0.9 and max(after["plain20"]) < 0.25
+    mean = {name: sum(values) / len(values) for name, values in after.items()}
+    assert mean["resnet20"] > mean["plain20"] + 0.3
+    resnet56 = deletion["resnet56"]
+    cheap = [acc for acc in after["resnet56"] if resnet56["none"] - acc < 0.1]
+    assert len(cheap) > len(after["resnet56"]) / 2
+    worst = sorted((acc, block) for block, acc in resnet56.items() if block != "none")[:3]
+    assert all(block.endswith(".0") for _, block in worst), worst
+
+
+def test_block_deletion_keeps_the_shortcut_and_refuses_shape_changing_plain_blocks(data):
+    torch.manual_seed(0)
+    plain, residual = build(NetConfig(residual=False)), build(NetConfig())
+    assert "layer2.0" not in ex.deletable_blocks(plain) and "layer2.1" in ex.deletable_blocks(plain)
+    assert ex.deletable_blocks(residual) == ex.block_names(residual)
+    with pytest.raises(ValueError, match="cannot be deleted"):
+        ex.delete_block(plain, "layer2.0")
+    pruned = ex.delete_block(residual, "layer2.0")
+    assert pruned.layer2[0].shortcut is not None and float(pruned.layer2[0].scale.weight) == 0.0
+    assert isinstance(ex.delete_block(plain, "layer2.1").layer2[1], torch.nn.Identity)
+    assert isinstance(residual.layer2[0].scale, torch.nn.Identity)  # a copy was pruned, not the original
+
+
+# --- chapter 5: shortcut options ---------------------------------------------------------------------------
+
+def test_parameter_counts_in_chapter_5_are_the_computed_ones():
+    counts20, counts56 = ex.shortcut_parameters(20), ex.shortcut_parameters(56)
+    computed = {*counts20.values(), *counts56.values(), counts20["B"] - counts20["A"], counts20["C"] - counts20["A"]}
+    stated = {int(n.replace(",", "")) for n in re.findall(r"\b\d{1,3}(?:,\d{3})+\b", markdown(chapter("05")))}
+    assert {*counts20.values(), counts20["B"] - counts20["A"], counts20["C"] - counts20["A"]} <= stated
+    assert stated <= computed, f"numbers in the text that no count gives: {stated - computed}"
+    assert counts20["A"] < counts20["B"] < counts20["C"]
+    assert counts56["B"] - counts56["A"] == counts20["B"] - counts20["A"]  # B's cost is fixed, C's grows
+    assert counts56["C"] - counts56["A"] > counts20["C"] - counts20["A"]
+    assert counts20["A"] == count_parameters(build(NetConfig(residual=False)))  # option A adds nothing
+
+
+def test_reference_shortcut_options_end_within_a_few_points():
+    models = reference.manifest()["models"]
+    accuracy = [models[name]["test_acc"] for name in ("resnet20-A", "resnet20", "resnet20-C")]
+    assert max(accuracy) - min(accuracy) < 0.05, accuracy
+
+
+# --- chapter 6: scale operations ---------------------------------------------------------------------------
+
+def test_a_scaled_shortcut_multiplies_the_signal_by_lambda_per_block(batch):
+    for lam in (0.5, 0.8, 1.25):
+        net = NetConfig(stages=(5, 5, 5), widths=ex.NARROW, shortcut="A", zero_init_residual=True,
+                        shortcut_scale=lam)
+        profile = ex.profiles({"net": net}, *batch)["net"]
+        std, grad = profile.block_std, profile.stream_grad[1:]  # block outputs, input side first
+        for a, b in zip(std[:4], std[1:5]):  # within the first stage
+            assert b / a == pytest.approx(lam, rel=1e-4)
+        for a, b in zip(grad[:4], grad[1:5]):  # the gradient on the way back
+            assert a / b == pytest.approx(lam, rel=1e-3)
+
+
+@pytest.fixture(scope="module")
+def scale_runs(data, batch):
+    return ex.train_runs(ex.scale_configs(NetConfig(stages=(5, 5, 5), widths=ex.NARROW)), ex.QUICK, data,
+                         probe_batch=batch)
+
+
+BRANCH_SCALINGS = ("branch x0.2", "ReZero (a=0)", "LayerScale (1e-2)", "zero-init gamma")
+
+
+def test_scaling_the_shortcut_hurts_scaling_the_branch_keeps_a_deep_net_trainable(scale_runs, depth_runs):
+    loss = {name: run.final["train_loss"] for name, run in scale_runs.items()}
+    assert loss["shortcut x0.5"] > 3 * loss["identity"], loss
+    for name in BRANCH_SCALINGS:
+        assert loss[name] < loss["shortcut x0.5"] / 3, (name, loss)
+    for name in ("ReZero (a=0)", "LayerScale (1e-2)", "zero-init gamma"):  # branches start at (nearly) zero:
+        assert loss[name] > loss["identity"], (name, loss)  # slower in the first epochs, as the text says
+    for name in ("ReZero (a=0)", "zero-init gamma"):  # zero-initialised branch scales keep it trainable
+        assert scale_runs[name].final["train_acc"] > 0.9
+        assert loss[name] < depth_runs["plain32"].final["train_loss"] / 3
+
+
+def test_branch_scalings_keep_the_most_uniform_gradient(scale_runs):
+    for epoch in (0, -1):
+        ratio = {name: Profile.ratio(run.profiles[epoch].stream_grad) for name, run in scale_runs.items()}
+        assert max(ratio[n] for n in BRANCH_SCALINGS) < min(ratio["identity"], ratio["shortcut x0.5"]), ratio
+    at_init = {name: run.profiles[0] for name, run in scale_runs.items()}
+    assert Profile.ratio(at_init["shortcut x0.5"].stream_grad) > Profile.ratio(at_init["identity"].stream_grad)
+    variance = [s ** 2 for s in at_init["identity"].block_std]
+    assert all(variance[i] < variance[i + 4] for i in (0, 5, 10))  # climbs within each stage
+    for name in BRANCH_SCALINGS:
+        stds = at_init[name].block_std
+        assert max(stds) < 1.5 * min(stds), (name, stds)  # flat across depth
+    assert len(scale_runs["identity"].profiles) == ex.QUICK.epochs + 1
+
+
+def test_reference_runs_rank_the_scalings():
+    loss = {name: entry["train_loss"] for name, entry in reference.manifest()["models"].items()}
+    for name in ("branch0.2", "rezero", "layerscale", "zeroinit"):
+        assert loss[f"resnet32-{name}"] < loss["resnet32"], name
+    assert loss["resnet32"] < loss["resnet32-shortcut0.5"]
+
+
+# --- chapter 7: whole ResNets ------------------------------------------------------------------------------
+
+def test_reference_runs_favour_the_basic_block_on_digits():
+    models = reference.manifest()["models"]
+    assert models["resnet20"]["test_acc"] > max(models["preact-resnet20"]["test_acc"],
+                                                models["bottleneck-resnet29"]["test_acc"])
+
+
+# --- the library pieces the chapters share -----------------------------------------------------------------
+
+def test_profile_leaves_the_model_as_it_was(batch):
+    torch.manual_seed(0)
+    model = build(NetConfig(stages=(1, 1, 1))).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ex.profile(model, *batch)
+    assert not model.training and all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_train_runs_restores_threads_and_explains_bad_input(data):
+    threads = torch.get_num_threads()
+    with pytest.raises(TypeError, match="NetConfig or a model"):
+        ex.train_runs({"oops": "resnet20"}, ex.QUICK, data)
+    assert torch.get_num_threads() == threads
+
+
+def test_variants_and_depth_configs_name_what_they_build():
+    grid = ex.variants(NetConfig(), activation=("sigmoid", "relu"), init=("naive", "kaiming"))
+    assert list(grid) == ["sigmoid/naive", "sigmoid/kaiming", "relu/naive", "relu/kaiming"]
+    assert grid["relu/naive"].init == "naive" and grid["relu/naive"].activation == "relu"
+    configs = ex.depth_configs([8, 20], NetConfig(widths=ex.NARROW))
+    assert {n: (c.depth, c.residual, c.widths) for n, c in configs.items()} == {
+        "plain8": (8, False, ex.NARROW), "plain20": (20, False, ex.NARROW),
+        "resnet8": (8, True, ex.NARROW), "resnet20": (20, True, ex.NARROW)}
+
+
+def test_plots_draw_one_line_or_bar_per_entry(depth_runs):
+    curves = plots.curves(depth_runs)
+    assert [line.get_linestyle() for line in curves.get_lines()] == ["--", "--", "-", "-"]  # plain nets dashed
+    assert list(curves.get_lines()[0].get_xdata()) == list(range(1, ex.QUICK.epochs + 1))
+    assert len(plots.lines({"a": [1, 2], "b": ([0, 5], [3, 4])}, log=True).get_lines()) == 2
+    assert len(plots.bars({"a": 1.0, "b": 2.0}).patches) == 2
+    assert len(plots.nested_classes()) == 2
+    plt.close("all")
