@@ -1,0 +1,246 @@
+"""The widgets' logic, headless: controls in, numbers out; the views wired to it; Stop; the static fallback."""
+import base64
+import dataclasses
+import io
+import threading
+import time
+
+import nbformat
+import pytest
+import torch
+from nbconvert import HTMLExporter
+from PIL import Image
+
+from reslab import data, experiments, models, train
+from reslab import widgets as W
+from reslab.widgets import FlowSettings, gradient_flow, gradient_ratio
+
+
+def ratio(**settings) -> float:
+    return gradient_ratio(gradient_flow(FlowSettings(**settings)))
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    return Image.open(io.BytesIO(png)).size
+
+
+# --- gradient flow -----------------------------------------------------------------------------------------
+
+def test_residual_keeps_the_gradient_where_plain_loses_it():
+    deep_sigmoid = dict(depth=30, activation="sigmoid")
+    residual, plain = ratio(residual=True, **deep_sigmoid), ratio(residual=False, **deep_sigmoid)
+    assert 0.1 <= residual <= 10, residual  # identity shortcuts: within 10x over 62 layers
+    assert plain < 0.01, plain  # each sigmoid multiplies by at most 1/4 on the way down
+    # the sigmoid after the add of a post-activation block sits on the shortcut path and squashes it again
+    assert ratio(residual=True, block="basic", **deep_sigmoid) < 0.01
+    # a shallow plain net is fine: the loss comes from depth
+    assert 0.1 <= ratio(residual=False, depth=2, activation="sigmoid") <= 10
+
+
+def test_shortcut_scale_compounds_over_depth_and_branch_scale_does_not():
+    base = dict(depth=30, residual=True, activation="sigmoid")
+    assert ratio(**base, shortcut_scale=0.5) < min(0.05, ratio(**base) / 100)  # lambda once per block
+    assert 0.1 <= ratio(**base, branch_scale=0.2) <= 10
+    assert ratio(**base, branch_scale=0.0) == float("inf")  # alpha = 0: the branches get no gradient
+    assert W.describe_ratio(float("inf")) == "the last conv layer gets no gradient"
+
+
+def test_every_control_changes_the_numbers():
+    base = FlowSettings(depth=6, residual=True, block="preact", activation="relu", init="kaiming", norm=True,
+                        shortcut_scale=1.0, branch_scale=1.0)
+    other = dict(depth=7, residual=False, block="basic", activation="tanh", init="naive", norm=False,
+                 shortcut_scale=0.8, branch_scale=0.5)
+    reference = gradient_flow(base)
+    for name, value in other.items():
+        changed = gradient_flow(dataclasses.replace(base, **{name: value}))
+        assert changed.grad_norm != reference.grad_norm, name
+    assert len(gradient_flow(FlowSettings(depth=7)).names) == 2 * 7 + 2
+
+
+def test_same_setting_same_numbers_and_the_callers_rng_is_left_alone():
+    settings = FlowSettings(depth=3, residual=True)
+    torch.manual_seed(123)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(123)
+    first = gradient_flow.__wrapped__(settings)
+    assert W.train_steps(settings, 2).losses == W.train_steps(settings, 2).losses
+    assert torch.equal(torch.rand(3), expected_draw)
+    assert gradient_flow.__wrapped__(settings) == first
+    assert gradient_flow(settings) is gradient_flow(settings)  # cached
+
+
+def test_a_plain_net_ignores_the_scales_and_bad_settings_say_what_is_wrong():
+    assert FlowSettings(residual=False, shortcut_scale=0.5).net_config() == FlowSettings(residual=False).net_config()
+    assert FlowSettings(residual=True, branch_scale=0.3).net_config().branch_scale == "fixed"
+    assert FlowSettings(shortcut_scale=0.1 + 0.2) == FlowSettings(shortcut_scale=0.3)
+    with pytest.raises(ValueError, match="depth must be a whole number of blocks from 1 to 40"):
+        FlowSettings(depth=0)
+    with pytest.raises(ValueError, match="activation='swish' is not one of"):
+        FlowSettings(activation="swish")
+    with pytest.raises(ValueError, match="shortcut_scale must be a number from 0 to 1.5"):
+        FlowSettings(shortcut_scale=3)
+    with pytest.raises(TypeError, match=r"unknown setting\(s\) \['widht'\]"):
+        W.gradient_flow_explorer(widht=8)
+
+
+def test_log_limits_snap_to_coarse_decades_and_survive_zeros():
+    assert W.log_limits([0.03, 0.6]) == (1e-3, 1.0)
+    assert W.log_limits([2e-5, 0.5, 0.0]) == (1e-6, 1.0)
+    assert W.log_limits([0.0, float("nan")]) == (1e-3, 1.0)
+
+
+# --- the explorer view -------------------------------------------------------------------------------------
+
+def test_explorer_controls_drive_the_plot_and_the_ratio():
+    explorer = W.gradient_flow_explorer(depth=10, activation="sigmoid")
+    assert explorer.controls["shortcut_scale"].disabled  # plain: no shortcut to scale
+    before_png, before_text = explorer.figure.value, explorer.summary.value
+    assert png_size(before_png) == (864, 307) and "22 weight layers" in before_text
+
+    explorer.controls["depth"].value = 30
+    assert explorer.settings.depth == 30 and "62 weight layers" in explorer.summary.value
+    assert explorer.figure.value != before_png
+    assert f"{gradient_ratio(explorer.stats):.2g}" in explorer.summary.value
+
+    plain_png = explorer.figure.value
+    explorer.controls["residual"].value = True
+    assert not explorer.controls["shortcut_scale"].disabled
+    assert explorer.figure.value != plain_png and "within 10x" in explorer.summary.value
+    explorer.controls["residual"].value = False
+    assert explorer.figure.value == plain_png and "vanishing" in explorer.summary.value
+
+    explorer.warmer.join()  # the next depth was computed while "the student looked at the plot"
+    assert W.likely_next(explorer.settings)[0] == dataclasses.replace(explorer.settings, depth=31)
+    hits = gradient_flow.cache_info().hits
+    explorer.controls["depth"].value = 31
+    assert gradient_flow.cache_info().hits > hits
+
+
+def test_without_widgets_the_output_shows_the_default_figure():
+    explorer = W.gradient_flow_explorer()
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    png = base64.b64decode(bundle["image/png"])
+    assert png == explorer.figure.value and png_size(png) == (864, 307)
+    # static HTML (nbconvert, nbviewer) without saved widget state falls back to the picture
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("gradient_flow_explorer()", outputs=[
+        nbformat.v4.new_output("execute_result", data=bundle, execution_count=1)])])
+    html, _ = HTMLExporter().from_notebook_node(notebook)
+    assert f'src="data:image/png;base64,{bundle["image/png"]}"' in html
+
+
+# --- train a few steps -------------------------------------------------------------------------------------
+
+SMALL = FlowSettings(depth=2, residual=True, activation="relu")
+
+
+def test_a_few_steps_lower_the_loss_and_stop_ends_the_run():
+    result = W.train_steps(SMALL, 60, lr=3e-3)
+    assert len(result.losses) == 60 and not result.stopped
+    assert sum(result.losses[-10:]) / 10 < 0.6 * result.losses[0] and result.val_acc > 0.5
+
+    stop = threading.Event()
+    stopped = W.train_steps(SMALL, 1000, stop=stop, on_step=lambda step, losses: step == 3 and stop.set())
+    assert len(stopped.losses) == 3 and stopped.stopped
+    with pytest.raises(ValueError, match="steps must be a whole number from 1 to 1000, got 0"):
+        W.train_steps(SMALL, 0)
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        W.train_few_steps(lr=-1)
+
+
+def wait_for(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_the_stop_button_stops_the_training_thread():
+    widget = W.train_few_steps(steps=1000, depth=2, residual=True)
+    assert widget.stop_button.disabled and not widget.train_button.disabled
+    widget.train_button.click()
+    assert widget.thread.is_alive() and widget.train_button.disabled and not widget.stop_button.disabled
+    wait_for(lambda: widget.progress.value > 0)
+    widget.stop_button.click()
+    widget.thread.join(timeout=20)
+    assert not widget.thread.is_alive()
+    assert widget.result.stopped and 0 < len(widget.result.losses) < 1000
+    assert widget.progress.value == len(widget.result.losses)
+    assert widget.status.value.startswith(f"stopped after {len(widget.result.losses)} steps")
+    assert not widget.train_button.disabled and widget.stop_button.disabled
+
+
+def test_a_second_run_keeps_the_first_curve_for_comparison():
+    widget = W.train_few_steps(steps=10, depth=1)
+    widget.start()
+    widget.thread.join(timeout=30)
+    first = widget.figure.value
+    widget.controls["residual"].value = True
+    widget.start()
+    widget.thread.join(timeout=30)
+    assert widget.status.value.startswith("finished 10 steps")
+    labels = [t.get_text() for t in widget.plot.ax.get_legend().get_texts()]
+    assert labels == ["residual 1 blocks, relu, kaiming, BN, λ=1, α=1", "plain 1 blocks, relu, kaiming, BN"]
+    assert widget.figure.value != first
+
+
+# --- block deletion ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def deletions():
+    return W.reference_deletions("resnet20"), W.reference_deletions("plain20")
+
+
+def test_a_resnet_survives_deleting_a_block_and_its_plain_twin_does_not(deletions):
+    residual, plain = deletions
+    assert residual.baseline > 0.95 and plain.baseline > 0.9
+    assert all(a is not None for a in residual.accuracy)  # the shortcut always stays
+    downsampling = [b.shape_changes for b in plain.blocks]
+    assert downsampling == [False] * 3 + [True, False, False] * 2
+    assert [a is None for a in plain.accuracy] == downsampling  # no shortcut, no way around
+    deletable = [a for a in plain.accuracy if a is not None]
+    assert max(deletable) < 0.3  # about chance (10 classes)
+    assert min(residual.accuracy[-2:]) > 0.9  # late blocks barely matter (Veit et al. 2016)
+    assert sum(residual.accuracy) / 9 > sum(deletable) / len(deletable) + 0.4
+
+
+def test_the_widget_explains_what_experiments_measure():
+    torch.manual_seed(0)
+    residual = models.build(stages=(2, 2), widths=(4, 8), shortcut="A").eval()
+    plain = models.build(stages=(2, 2), widths=(4, 8), residual=False).eval()
+    split = data.digits().test
+    result = W.deletion_result(residual, split)
+    measured = experiments.block_deletion(residual, split)
+    assert result.baseline == measured.pop("none") and result.accuracy == list(measured.values())
+    assert [b.name for b in result.blocks] == ["layer1.0", "layer1.1", "layer2.0", "layer2.1"]
+    assert result.blocks[2].shapes() == "4×8×8 → 8×4×4" and result.blocks[2].shape_changes
+    assert result.stays == ["its identity shortcut", "its identity shortcut", "its zero-padding shortcut",
+                            "its identity shortcut"]
+    assert W.deletion_result(plain, split).accuracy[2] is None  # no shortcut, and the shape changes
+
+
+def test_block_deletion_widget_explains_shape_changes(deletions):
+    widget = W.block_deletion(block="layer2.1")
+    residual, plain = deletions
+    assert f"plain20 {plain.baseline:.1%} → {plain.accuracy[4]:.1%}" in widget.summary.value
+    shown = widget.figure.value
+    widget.block.value = 3  # layer2.0: 16x8x8 -> 32x4x4
+    assert widget.figure.value != shown
+    text = widget.summary.value
+    assert "changes the shape 16×8×8 → 32×4×4" in text
+    assert "resnet20 keeps its projection shortcut (1×1 conv): resnet20" in text
+    assert "plain20 has no shortcut there, so the block cannot be removed" in text
+    with pytest.raises(ValueError, match="no block 'layer9.9'"):
+        W.block_deletion(block="layer9.9")
+
+
+def test_block_deletion_takes_trained_nets_too():
+    torch.manual_seed(0)
+    nets = [models.build(stages=(1, 1), widths=(4, 8), residual=r).eval() for r in (True, False)]
+    widget = W.block_deletion(*nets)
+    residual, plain = widget.results["residual"], widget.results["plain"]
+    assert residual.baseline == train.evaluate(nets[0], data.digits().test)[1] and None not in residual.accuracy
+    assert plain.accuracy[0] is not None and plain.accuracy[1] is None  # layer2.0 changes the shape
+    assert "residual keeps its projection shortcut (1×1 conv)" in widget.describe(1)
+    with pytest.raises(TypeError, match="plain must be a reference model name or a plain reslab Net"):
+        W.block_deletion(nets[0], nets[0])
