@@ -76,8 +76,7 @@ def load(name: str, folder: Path = FOLDER):
     return model, entry
 
 
-def train_one(name: str, config: NetConfig, training: TrainConfig, folder: Path) -> dict:
-    dataset = data.digits()
+def train_one(name: str, config: NetConfig, training: TrainConfig, dataset: data.Data, folder: Path) -> dict:
     model = build(config)
     start = time.perf_counter()
     history = fit(model, dataset, training)
@@ -110,10 +109,11 @@ def train_suite(names=None, device: str | None = None, folder: Path = FOLDER, lo
     except FileNotFoundError:
         current = {"models": {}}
     training = TrainConfig(**{**asdict(TRAINING), "device": device})
+    dataset = data.digits()
+    current.update(dataset="digits", split=list(data.DIGITS_SPLIT), training=asdict(TRAINING))
     for name in names:
-        entry = train_one(name, SUITE[name], training, folder)
+        entry = train_one(name, SUITE[name], training, dataset, folder)
         current["models"][name] = entry
-        current.update(dataset="digits", split=list(data.DIGITS_SPLIT), training=asdict(TRAINING))
         (folder / "manifest.json").write_text(json.dumps(current, indent=1) + "\n")
         log(f"{name:22s} train loss {entry['train_loss']:.4f}  test acc {entry['test_acc']:.3f}  "
             f"{entry['seconds']:.1f} s on {entry['device']}")
