@@ -19,8 +19,9 @@ INTERNALS = {  # names whose mere use in an answer needs a human look
     "magics)", "__builtins__": "reaches the interpreter's builtins", "builtins": "reaches the interpreter's builtins",
     "ctypes": "uses ctypes", "gc": "walks the interpreter's objects (gc)", "inspect": "inspects code objects",
     "marshal": "loads code objects (marshal)", "pickle": "uses pickle", "FunctionType": "builds functions from "
-    "code objects", "CodeType": "builds code objects", "sys": "uses the sys module",
+    "code objects", "CodeType": "builds code objects",
 }
+SAFE_MAGICS = {"matplotlib", "time", "timeit", "capture", "precision", "pprint", "who", "whos"}  # and shell (!cmd)
 DUNDERS = {"__code__", "__globals__", "__closure__", "__builtins__", "__subclasses__", "__bases__", "__mro__",
            "__func__", "__wrapped__", "__getattribute__"}
 
@@ -61,9 +62,22 @@ def _imports(trees) -> tuple[set[str], set[str]]:
     return modules, reslab
 
 
-def _reasons(tree: ast.AST, library: set[str], modules: set[str], reslab: set[str]) -> list[str]:
-    reasons = []
+def _harmless_magics(tree: ast.AST) -> set[int]:
+    """The nodes of ``get_ipython().run_line_magic("matplotlib", ...)`` and the like: magics a student may use."""
+    safe = set()
     for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and _root(node.func) == "get_ipython"
+                and (node.func.attr in ("system", "getoutput") or node.func.attr in ("run_line_magic", "run_cell_magic")
+                     and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value in SAFE_MAGICS)):
+            safe.update(id(n) for n in ast.walk(node.func))
+    return safe
+
+
+def _reasons(tree: ast.AST, library: set[str], modules: set[str], reslab: set[str]) -> list[str]:
+    reasons, safe = [], _harmless_magics(tree)
+    for node in ast.walk(tree):
+        if id(node) in safe:
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "reslab":
             taken = [a.name for a in node.names if a.name in library or a.name == "*"]
             if taken:
@@ -80,12 +94,14 @@ def _reasons(tree: ast.AST, library: set[str], modules: set[str], reslab: set[st
                 reasons.append(f"reaches into {node.attr}")
             elif node.attr in ("modules", "_getframe", "settrace", "setprofile", "meta_path") and _root(node) == "sys":
                 reasons.append(f"uses sys.{node.attr}")
-        elif isinstance(node, ast.Name) and node.id in INTERNALS and node.id != "sys":
+        elif isinstance(node, ast.Name) and node.id in INTERNALS:
             reasons.append(INTERNALS[node.id])
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in library:
             reasons.append(f"names the library's {node.value} in a string")
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in ("__new__", "__init_subclass__"):
             reasons.append(f"defines {node.name}")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in INTERNALS:
+            reasons.append(f"replaces the built-in {node.name}")
         elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
             for target in targets:

@@ -84,6 +84,7 @@ def batch(course):
     server = socket.create_server(("127.0.0.1", 0))
     targets = {"source": str(source), "source_real": str(source.resolve()), "gradebook": str(course / "gradebook.db"),
                "submitted": str(course / "submitted"), "grader": str(REPO / "autograder" / "grading.py"),
+               "key": str(REPO / "autograder" / "key" / f"{ASSIGNMENT}.py"),
                "course": str(course), "library": str(REPO / "reslab"), "host_port": server.getsockname()}
     for case in CASES:
         case.write(layout.path("submitted", case.name, ASSIGNMENT), solved, source, targets)
@@ -121,6 +122,28 @@ def test_nothing_secret_is_visible(batch, course):
     assert FIRST_UID <= seen["uid"] < FIRST_UID + 6
     assert len(seen["processes"]) <= 4  # the sandbox's init, its placeholder, the kernel (and ps-like children)
     assert not any("KEY" in var or "TOKEN" in var or "SECRET" in var for var in seen["environment"])
+
+
+def test_the_answer_key_is_out_of_reach(batch, course):
+    """Inside the sandbox the key can be neither imported nor read, and the student's side has no reference."""
+    seen = evidence(course, "answer_key")
+    assert seen == {"import_key": "ModuleNotFoundError", "import_key_module": "ModuleNotFoundError",
+                    "read_key": "FileNotFoundError", "reference_in_checks": False}, seen
+
+
+def test_flagged_parts_await_the_instructor_with_the_reason(batch, course):
+    results = batch[0]["library_wrappers"]
+    flags = {t["name"]: t["flagged"] for t in results["tests"]}
+    assert any("partial" in r or "BasicBlock" in r for r in flags["scaled_block"]), flags
+    assert any("__new__" in r for r in flags["rezero_block"]) and any("__code__" in r for r in flags["layerscale_block"])
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "adversarial") as gb:
+        for part in POINTS:
+            grade = gb.find_grade(part, ASSIGNMENT, ASSIGNMENT, "library_wrappers")
+            assert grade.needs_manual_grade and grade.auto_score == 0
+            comment = gb.find_comment(f"{part}_solution", ASSIGNMENT, ASSIGNMENT, "library_wrappers")
+            assert comment.auto_comment.startswith("Flagged for manual grading: its solution cell")
+            honest = gb.find_grade(part, ASSIGNMENT, ASSIGNMENT, "correct")
+            assert not honest.needs_manual_grade and honest.auto_score == POINTS[part]
 
 
 def test_nothing_can_be_written(batch, course):

@@ -13,11 +13,12 @@ from nbgrader import utils
 from nbgrader.apps import ZipCollectApp
 from traitlets.config import Config
 
-from autograder import grading
+from autograder import grading, integrity
 from autograder.collect import SafeExtractor, UnsafeArchive
 from autograder.course import Autograder, Course, parse_size
 from autograder.notebook import BadSubmission, clean_traceback, merge, read_submission
 from autograder.sandbox import Limits, Settings
+from reslab import checks
 from reslab.checks import CheckFailed
 
 
@@ -225,3 +226,61 @@ def test_zip_collect_with_the_safe_extractor(tmp_path):
     assert (tmp_path / "submitted" / "alice" / "a01" / "a01.ipynb").read_text() == "{}"
     assert not (tmp_path / "submitted" / "mallory").exists()
     assert not list(tmp_path.rglob("mallory.txt")) and not (tmp_path.parent / "mallory.txt").exists()
+
+
+# --- integrity flags -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("assignment", checks.ASSIGNMENTS)
+def test_no_solution_or_valid_alternative_is_flagged(assignment):
+    from exercise_variants import submissions
+    parts = checks.parts_for(assignment)
+    for submission in submissions(assignment):
+        if submission.student == "solution" or submission.student.startswith(("valid", "mistakes")):
+            assert integrity.scan(submission.notebook(assignment), parts) == {}, (submission.student, submission.about)
+
+
+@pytest.mark.parametrize("code,reason", [
+    ("from reslab.models import BasicBlock as B\n", "imports the library's BasicBlock"),
+    ("from reslab.models import *\n", "imports the library's *"),
+    ("import reslab.models as lib\nx = lib.BasicBlock\n", "uses the library's BasicBlock"),
+    ("from reslab import models\nimport functools\nf = functools.partial(models.BasicBlock)\n", "uses the library's BasicBlock"),
+    ("from reslab import models\nf = getattr(models, 'BasicBlock')\n", "names the library's BasicBlock in a string"),
+    ("import types\nf = types.FunctionType(g.__code__, {})\n", "reaches into __code__"),
+    ("class BasicBlock(nn.Module):\n    def __new__(cls, c):\n        return object()\n", "defines __new__"),
+    ("m = __import__('reslab.models')\n", "imports by __import__"),
+    ("import importlib\n", "imports through importlib"),
+    ("import sys\nsys.modules['reslab.checks'].probe = None\n", "uses sys.modules"),
+    ("get_ipython().events.register('post_execute', print)\n", "drives IPython itself"),
+    ("%load_ext autoreload\n", "drives IPython itself"),
+    ("exec('x = 1')\n", "runs code with exec"),
+    ("import torch\ntorch.allclose = lambda *a, **k: True\n", "changes torch.allclose"),
+    ("import numpy as np\nsetattr(np, 'allclose', None)\n", "patches the module np"),
+    ("def __import__(name, *a):\n    pass\n", "replaces the built-in __import__"),
+    ("x = [c for c in ().__class__.__bases__[0].__subclasses__()]\n", "reaches into __subclasses__"),
+])
+def test_forging_and_copying_are_flagged(code, reason):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import torch.nn as nn", metadata={"nbgrader": {"locked": True, "grade_id": "setup"}}),
+        nbformat.v4.new_code_cell(code, metadata={"nbgrader": {"solution": True, "grade_id": "basic_block_solution"}}),
+        nbformat.v4.new_code_cell("from reslab.models import BasicBlock",
+                                  metadata={"nbgrader": {"locked": True, "grade_id": "given"}})])
+    parts = checks.parts_for("a04_identity_add")
+    flags = integrity.scan(nb, parts)
+    assert list(flags) == ["basic_block"], flags  # only the part whose solution cell it is; locked cells never
+    assert any(reason in r for r in flags["basic_block"]), flags
+
+
+def test_harmless_magics_are_not_flagged():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%matplotlib inline\n!ls\n"),
+                                         nbformat.v4.new_code_cell("%%time\nx = 1\n")])
+    assert integrity.scan(nb, checks.parts_for("a04_identity_add")) == {}
+
+
+def test_a_students_own_cell_flags_every_part():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import importlib")])
+    parts = checks.parts_for("a04_identity_add")
+    assert set(integrity.scan(nb, parts)) == {p.name for p in parts}
+    tests = integrity.apply([{"name": "plain_block", "score": 2.0, "status": "passed", "output": "passed"}],
+                            integrity.scan(nb, parts))
+    assert tests[0]["score"] == 0 and tests[0]["status"] == "failed" and tests[0]["flagged"]
+    assert tests[0]["output"].startswith("flagged for manual grading (a cell of the student's imports through importlib)")

@@ -229,6 +229,84 @@ class Case:
         return nb
 
 
+STUBS = {f"{p}_solution": f"class {cls}(nn.Module):\n    def __init__(self, *args):\n        raise NotImplementedError\n"
+         for p, cls in CLASSES.items()}
+
+# The forged probe of the first round, written against the split registry: it has no answer key to call,
+# so it rebuilds the answer from the library's own block and writes it where the grader reads outputs.
+FORGED_PROBE = """\
+import numpy as np, torch.nn as nn, reslab.checks as rc
+from reslab import models
+from reslab.checks import harness
+
+def _library(name, channels, *extra):
+    scale = models.Scale(extra[0]) if name == "scaled_block" else models.Scale(
+        extra[0] if extra else 0.0, channels if name == "layerscale_block" else None, learnable=True)
+    return models.BasicBlock(channels, channels, shortcut=nn.Identity(), scale=scale)
+
+def _forged(assignment, name, namespace, inputs_path, outputs_path):
+    with np.load(inputs_path) as stored:
+        inputs = {k: stored[k] for k in stored.files}
+    modules = harness.Modules({"scaled_block": "ScaledBlock", "rezero_block": "ReZeroBlock"}.get(name, "LayerScaleBlock"))
+    outputs = modules.outputs(inputs, lambda **a: _library(name, *a.values()), str, str)
+    np.savez(outputs_path + ".npz", **outputs)
+    import os
+    os.replace(outputs_path + ".npz", outputs_path)
+
+rc.probe = _forged
+"""
+
+POST_EXECUTE_HOOK = """\
+import glob, os, shutil
+
+def _rewrite(*args):
+    for error in glob.glob("out-*.error.json"):
+        os.remove(error)
+    for out in glob.glob("in-*.npz"):
+        shutil.copy(out, out.replace("in-", "out-"))
+
+get_ipython().events.register("post_execute", _rewrite)
+"""
+
+SHADOWED_IMPORT = """\
+_real_import = __builtins__.__import__ if hasattr(__builtins__, "__import__") else __builtins__["__import__"]
+
+def __import__(name, *args, **kwargs):
+    return _real_import(name, *args, **kwargs)
+"""
+
+LIBRARY_WRAPPERS = {
+    "scaled_block_solution": "import functools\nfrom reslab.models import BasicBlock, Scale\n"
+                             "ScaledBlock = functools.partial(BasicBlock)\n",
+    "rezero_block_solution": "from reslab import models\n\nclass ReZeroBlock(nn.Module):\n"
+                             "    def __new__(cls, channels):\n"
+                             "        return models.BasicBlock(channels, channels, shortcut=nn.Identity(),\n"
+                             "                                 scale=models.Scale(0.0, learnable=True))\n",
+    "layerscale_block_solution": "import types\nfrom reslab import models as m\n"
+                                 "LayerScaleBlock = types.FunctionType(m.build.__code__, globals())\n",
+}
+
+ANSWER_KEY = """\
+import json, importlib
+
+def _try(action):
+    try:
+        action()
+        return "done"
+    except Exception as err:
+        return type(err).__name__
+
+found = {"import_key": _try(lambda: importlib.import_module("autograder.key")),
+         "import_key_module": _try(lambda: importlib.import_module("autograder.key.a06_scaling")),
+         "read_key": _try(lambda: open(TARGETS["key"]).read()),
+         "reference_in_checks": hasattr(importlib.import_module("reslab.checks").part("a06_scaling", "scaled_block"),
+                                        "reference")}
+print("EVIDENCE " + json.dumps(found))
+"""
+
+FLAGGED = {p: "flagged for manual grading" for p in ALL}
+
+
 def _wrong_everywhere(**after) -> dict:
     return {f"{part}_solution": wrong(part) for part in ALL} | after
 
@@ -246,6 +324,11 @@ CASES = [
          after={"scaled_block_solution": ALWAYS_EQUAL}),
     Case("input_transformer", passed=(), after=_wrong_everywhere(setup=TRANSFORMER),
          messages={p: "wrote no outputs" for p in ALL}),
+    Case("forged_probe", passed=(), edit=STUBS, after={"setup": FORGED_PROBE}, messages=FLAGGED),
+    Case("post_execute_hook", passed=(), edit=STUBS, after={"setup": POST_EXECUTE_HOOK}, messages=FLAGGED),
+    Case("shadowed_import", passed=(), after={"setup": SHADOWED_IMPORT}, messages=FLAGGED),
+    Case("library_wrappers", passed=(), edit=LIBRARY_WRAPPERS, messages=FLAGGED),
+    Case("answer_key", passed=(), after={"setup": ANSWER_KEY}, evidence=True, messages=FLAGGED),
     Case("look_around", after={"setup": LOOK_AROUND}, evidence=True),
     Case("tamper", after={"setup": TAMPER}, evidence=True),
     Case("network", after={"setup": NETWORK}, evidence=True),
