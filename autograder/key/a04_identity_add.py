@@ -71,6 +71,8 @@ KEYS = [
         "applies a ReLU to the branch's output before the addition and again after it": [
             ("return F.relu(out + x)", "return F.relu(F.relu(out) + x)")],
         "does not call super().__init__() before creating its layers": NO_SUPER,
+        "adds the input before the last BatchNorm instead of after it": [
+            ("out = self.bn2(self.conv2(out))\n        return F.relu(out + x)", "return F.relu(self.bn2(self.conv2(out) + x))")],
         "adds the branch into its input in place, which autograd needs unchanged": [
             ("return F.relu(out + x)", "x += out\n        return F.relu(x)")],
     }),
@@ -80,6 +82,13 @@ KEYS = [
         "zeroes the block's branch instead of removing the block": [
             ("getattr(lesioned, stage)[int(index)] = nn.Identity()",
              "nn.init.zeros_(getattr(lesioned, stage)[int(index)].bn2.weight)")],
+        "zeroes the block's weights instead of removing the block": [
+            ("getattr(lesioned, stage)[int(index)] = nn.Identity()",
+             "for p in getattr(lesioned, stage)[int(index)].parameters():\n        nn.init.zeros_(p)")],
+        "removes the block at that position in every stage, not only in the named one": [
+            ("getattr(lesioned, stage)[int(index)] = nn.Identity()",
+             "for layer in lesioned.layers():\n        if int(index) < len(layer):\n"
+             "            layer[int(index)] = nn.Identity()")],
         "removes the block's shortcut instead of the block": [
             ("getattr(lesioned, stage)[int(index)] = nn.Identity()", "getattr(lesioned, stage)[int(index)].shortcut = None")],
     }),

@@ -130,6 +130,8 @@ def failure(message: str) -> str:
 
 def diagnose_failure(message: str, failures: dict[str, str]) -> str:
     """The first known mistake that fails the check the same way, or ''."""
+    if "Diagnosis: " in message:  # the failure names its cause already
+        return ""
     return next((sentence for sentence, theirs in failures.items() if theirs == failure(message)), "")
 
 
@@ -158,10 +160,17 @@ def score(part: Part, outputs, expected: Arrays, mistakes: dict | None = None) -
                f" against the reference implementation (tolerance {part.rtol:.0e})")
     if len(bad) > 1:
         message += f"; {len(bad) - 1} more quantit{'y is' if len(bad) == 2 else 'ies are'} off too"
-    mistake = diagnose(outputs, {k: v for k, v in mistakes.items() if isinstance(v, dict)}, part.rtol)
-    if mistake:
-        message = with_diagnosis(message, mistake)
-    elif all(key.endswith("dx") or "grad." in key for key in bad):
-        message += (". The forward pass is right but the gradients are not: look for .detach(), .data, "
-                    "numpy round trips or in-place operations")
-    return Result(part.name, 0.0, full, False, message, mistake)
+    mistake = diagnose(outputs, {k: v for k, v in mistakes.items() if isinstance(v, dict)}, part.rtol) or pattern(bad)
+    return Result(part.name, 0.0, full, False, with_diagnosis(message, mistake), mistake)
+
+
+def pattern(bad: list[str]) -> str:
+    """A mistake told by *which* quantities are off, when no known mistake matches the outputs exactly."""
+    fields = [set(key.split(".")) for key in bad]
+    if all(f & {"dx", "grad"} for f in fields):
+        return ("gets the forward pass right but not the gradients: look for .detach(), .data, numpy round trips "
+                "or in-place operations")
+    if all(f & {"eval", "after"} for f in fields):
+        return ("is right in training mode but not in eval mode: BatchNorm must use (and update) its running "
+                "statistics, so no F.batch_norm(..., training=True) and no .train() inside forward")
+    return ""

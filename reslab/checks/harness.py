@@ -260,8 +260,8 @@ def checked_state(module_: nn.Module, weights: Arrays, what: str, keys: Callable
             owners.setdefault(id(state[key]), []).append(key)
     shared = [names for names in owners.values() if len(names) > 1]
     if shared:
-        raise CheckFailed(f"{what}: {' and '.join(shared[0])} are the same parameter: each layer needs a module "
-                          "of its own (a module was reused instead of created twice)")
+        raise CheckFailed(f"{what}: {' and '.join(shared[0])} are the same parameter. Diagnosis: your code reuses "
+                          "one module for two layers, where each layer needs a module of its own")
     return state
 
 
