@@ -36,14 +36,15 @@ class Autograder(Configurable):
     max_notebook_size = Unicode("20M", help="Larger submitted notebooks are not graded").tag(config=True)
     processes = Int(256, help="Processes and threads a submission may have at once (RLIMIT_NPROC)").tag(config=True)
     tmp_size = Unicode("256M", help="Size of the sandbox's private /tmp, its only writable place").tag(config=True)
-    first_uid = Int(61000, help="Sandboxed kernels run as uids first_uid, first_uid + 1, ... (2 jobs + 2 of them)"
-                    ).tag(config=True)
+    tmp_inodes = Int(20_000, help="Files and folders the sandbox's /tmp (and /dev/shm) may hold").tag(config=True)
+    first_uid = Int(61000, help="As root, sandboxed kernels run as free uids from first_uid up (2 jobs + 2 of "
+                    "them, each locked for the run)").tag(config=True)
     hidden_paths = List(Unicode(), help="More host paths the sandbox must not see").tag(config=True)
 
     def limits(self, assignment: str) -> Limits:
         return Limits(memory=parse_size(self.memory), cell_timeout=self.timeouts.get(assignment, self.cell_timeout),
                       submission_timeout=self.submission_timeout, processes=self.processes,
-                      tmp_size=parse_size(self.tmp_size))
+                      tmp_size=parse_size(self.tmp_size), tmp_inodes=self.tmp_inodes)
 
 
 class Course:

@@ -84,7 +84,9 @@ def batch(course):
     server = socket.create_server(("127.0.0.1", 0))
     targets = {"source": str(source), "source_real": str(source.resolve()), "gradebook": str(course / "gradebook.db"),
                "submitted": str(course / "submitted"), "grader": str(REPO / "autograder" / "grading.py"),
-               "course": str(course), "library": str(REPO / "reslab"), "host_port": server.getsockname()}
+               "course": str(course), "library": str(REPO / "reslab"), "host_port": server.getsockname(),
+               "solutions": str(source.parent), "classmate": str(course / "submitted" / "correct" / ASSIGNMENT),
+               "classmate_student": str(course / "submitted" / "correct")}
     for case in CASES:
         case.write(layout.path("submitted", case.name, ASSIGNMENT), solved, source, targets)
     started = time.monotonic()
@@ -217,3 +219,9 @@ def test_refuses_without_bubblewrap_unless_told(course):
 def test_unsandboxed_mode_grades_the_same(batch, course):
     results = grade_assignment(course, ASSIGNMENT, ["correct_too"], jobs=1, sandboxed=False)
     assert results["correct_too"]["score"] == 8
+
+
+def test_tmp_has_an_inode_limit(batch, course):
+    seen = evidence(course, "many_files")
+    assert seen["error"] == "No space left on device", seen
+    assert 15_000 < seen["files"] < Course(course).settings.tmp_inodes, seen  # and the part after it still passed
