@@ -164,9 +164,11 @@ class Settings:
                 "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox",
                 "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--info-fd", str(info_fd),
                 "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", "/tmp",
-                "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", "/dev/shm"]
-        for path, mode in ((WORK, "1777"), (KERNEL, "1777"), (HOME, "0700")):  # root's, so the student
-            argv += ["--perms", mode, "--dir", path]  # can never swap the first two for links
+                "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", "/dev/shm",
+                # mounts of their own: nobody, not even their owner in a user namespace, can rename them
+                "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", WORK,
+                "--perms", "1777", "--size", str(1 << 20), "--tmpfs", KERNEL,
+                "--perms", "0700", "--dir", HOME]
         hidden = sorted({os.path.realpath(p) for p in self.hidden if os.path.exists(p)}, key=lambda p: p.count("/"))
         covered = ["/tmp"]
         for path in ["/run", str(Path.home())] + [p for p in hidden if os.path.isdir(p)]:
@@ -259,12 +261,12 @@ class Kernel:
         info = dict(transport="ipc", ip=self._inner + KERNEL + "/k", key=key, signature_scheme="hmac-sha256",
                     kernel_name="", **SOCKETS)
         self._write(KERNEL, "connection.json", json.dumps(info).encode(), owner=self.uid)  # the kernel rewrites it
-        tmpfs = f"size={self.limits.tmp_size},nr_inodes={self.limits.tmp_inodes}"
+        inodes = f"nr_inodes={self.limits.tmp_inodes}"
         own_count = self.uid is not None or self.settings.userns  # RLIMIT_NPROC counts per uid and user namespace
         self.pid = zygote.spawn(dict(
             ns_pid=self._ns_pid, uid=self.uid, cwd=self._inner + WORK,
             connection_file=self._inner + KERNEL + "/connection.json", log=self._inner + KERNEL + "/log",
-            env=_kernel_env(self._inner + HOME), tmpfs={"/tmp": tmpfs, "/dev/shm": tmpfs} if self._ns_pid else {},
+            env=_kernel_env(self._inner + HOME), tmpfs={path: inodes for path in ("/tmp", "/dev/shm", WORK, KERNEL)} if self._ns_pid else {},
             rlimits={"RLIMIT_AS": self.limits.memory, "RLIMIT_CORE": 0,
                      **({"RLIMIT_NPROC": self.limits.processes} if own_count else {})}))
         self._pid_start = _proc_start(self.pid)
