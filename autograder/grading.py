@@ -22,6 +22,7 @@ import time
 import traceback
 import zipfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from reslab import checks
 
 from . import gradebook
 from .course import Course, parse_size
-from .notebook import (BadSubmission, clean_traceback, merge, open_folder, read_submission, read_timestamp,
+from .notebook import (BadSubmission, clean_traceback, merge, open_folder, read_submission, read_timestamp, solve,
                        write_notebook)
 from .sandbox import Kernel, Limits, SandboxError, Settings, Uids, Zygote, bubblewrap
 
@@ -125,9 +126,13 @@ class Submission:
     """One student's notebook, read and merged with the release, or the reason it cannot be graded. Nothing
     in the student's folder is trusted: no link is followed, no FIFO or device opened (see notebook.py)."""
 
-    def __init__(self, plan: Plan, student: str):
+    def __init__(self, plan: Plan, student: str, notebook: NotebookNode | None = None):
+        """The student's submitted notebook, or ``notebook`` (the instructor's solution) when given."""
         self.plan, self.student = plan, student
         self.notes, self.notebook, self.reason, self.timestamp = [], None, "", None
+        if notebook is not None:
+            self.notebook = merge(plan.release, notebook)[0]
+            return
         try:
             folder = open_folder(plan.course.step("submitted"), student, plan.assignment)
         except BadSubmission as err:
@@ -336,6 +341,27 @@ class Batch:
         gradebook.record(self.plan.course, results)
 
 
+@contextmanager
+def _grading_run(course: Course, assignment: str, jobs: int, sandboxed: bool, limits: Limits):
+    """The plan, the fork server and the sandbox settings that every submission of one run shares."""
+    if sandboxed and not bubblewrap():
+        raise SandboxError("bubblewrap (bwrap) is not installed, so student code cannot be sandboxed: install it "
+                           "(apt-get install bubblewrap), or pass --unsandboxed to run it unprotected")
+    userns = sandboxed and os.geteuid() != 0  # an ordinary user: unprivileged user namespaces instead of uids
+    zygote = Zygote(preload(nbformat.read(course.source_notebook(assignment), as_version=4)))  # warms up meanwhile
+    uids = None
+    try:
+        plan = Plan.make(course, assignment, limits)
+        if sandboxed and not userns:
+            uids = Uids(course.settings.first_uid, 2 * jobs + 2)
+        yield plan, zygote, Settings(limits, hidden=course.hidden(), visible=course.visible(), sandboxed=sandboxed,
+                                     uids=uids and uids.free, userns=userns)
+    finally:
+        zygote.close()
+        if uids is not None:
+            uids.close()
+
+
 def grade_assignment(course_dir, assignment: str, students: list[str] | None = None, jobs: int | None = None,
                      sandboxed: bool = True, progress: bool = False, **settings) -> dict[str, dict]:
     """Grade ``assignment`` for ``students`` (default: everyone who submitted); returns student -> results.json
@@ -346,22 +372,32 @@ def grade_assignment(course_dir, assignment: str, students: list[str] | None = N
     unknown = sorted(set(students) - set(every))
     if unknown:
         raise ValueError(f"no submission of {assignment} from {unknown} in {course.step('submitted')}")
-    if sandboxed and not bubblewrap():
-        raise SandboxError("bubblewrap (bwrap) is not installed, so student code cannot be sandboxed: install it "
-                           "(apt-get install bubblewrap), or pass --unsandboxed to run it unprotected")
-    userns = sandboxed and os.geteuid() != 0  # an ordinary user: unprivileged user namespaces instead of uids
-    zygote = Zygote(preload(nbformat.read(course.source_notebook(assignment), as_version=4)))  # warms up meanwhile
-    uids = None
-    try:
-        limits = course.settings.limits(assignment)
-        plan = Plan.make(course, assignment, limits)
-        jobs = jobs or os.cpu_count() or 1
-        if sandboxed and not userns:
-            uids = Uids(course.settings.first_uid, 2 * jobs + 2)
-        box = Settings(limits, hidden=course.hidden(), visible=course.visible(), sandboxed=sandboxed,
-                       uids=uids and uids.free, userns=userns)
+    jobs = jobs or os.cpu_count() or 1
+    with _grading_run(course, assignment, jobs, sandboxed, course.limits(assignment)) as (plan, zygote, box):
         return Batch(plan, zygote, box, jobs, progress).run(students)
-    finally:
-        zygote.close()
-        if uids is not None:
-            uids.close()
+
+
+def time_solution(course_dir, assignment: str, sandboxed: bool = True, **settings) -> tuple[dict, float]:
+    """Grade the instructor's own solution once, as a submission; it must get full marks (ValueError
+    otherwise). Its run time, stored next to the source, sets the per-submission time limit
+    (Course.limits). Returns its results and the seconds."""
+    course = Course(course_dir, **settings)
+    with _grading_run(course, assignment, 1, sandboxed, course.settings.limits(assignment)) as (plan, zygote, box):
+        submission = Submission(plan, "solution", solve(plan.release, course.source_notebook(assignment)))
+        scratch = tempfile.mkdtemp(prefix="autograder-")
+        try:
+            (Path(scratch) / "empty").touch()
+            kernel = Kernel(zygote, box, scratch)
+            try:
+                started = time.monotonic()
+                results = submission.results(submission.run(kernel), 0.0)
+                seconds = time.monotonic() - started
+            finally:
+                kernel.close()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if results["score"] != results["max_score"]:
+        raise ValueError(f"{assignment}: the solution scores {results['score']:g}/{results['max_score']:g} in the "
+                         f"trusted grader: {results['output'] or [t['output'] for t in results['tests']]}")
+    course.timing_file(assignment).write_text(json.dumps({"solution_seconds": round(seconds, 2)}) + "\n")
+    return results, seconds

@@ -187,6 +187,17 @@ def merge(release: NotebookNode, submitted: NotebookNode) -> tuple[NotebookNode,
                         nbformat_minor=max(5, release.get("nbformat_minor", 5))), notes
 
 
+def solve(release: NotebookNode, source) -> NotebookNode:
+    """The release notebook with the source notebook's (at path ``source``) solutions in its solution cells:
+    an honest, complete submission."""
+    answers = {gid: c.source for c in nbformat.read(source, as_version=4).cells
+               if (gid := _grade_id(c)) and utils.is_solution(c)}
+    solved = nbformat.from_dict(release)
+    for cell in solved.cells:
+        cell.source = answers.get(_grade_id(cell), cell.source)
+    return solved
+
+
 def write_notebook(nb: NotebookNode, path) -> None:
     """Write a merged notebook as JSON (valid by construction: nbformat.write would validate it again, and
     indenting would leave json's fast C encoder)."""

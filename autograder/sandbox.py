@@ -184,6 +184,8 @@ class Settings:
         for path in hidden:
             if not os.path.isdir(path) and not any(_inside(path, c) for c in covered):
                 argv += ["--ro-bind", empty_file, path]
+        for path in covered[1:]:  # the empty folders are read-only too (in a user namespace they would be ours)
+            argv += ["--remount-ro", path]
         return argv + ["--", "/bin/sh", "-c", "echo ready && exec sleep infinity"]
 
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from adversarial.cases import ASSIGNMENT, CASES, DETACHED_MARKER
-from adversarial.notebooks import solve
+from adversarial.cases import ASSIGNMENT, CASES, DETACHED_MARKER, SLEEPS
 from nbgrader.api import Gradebook
 
 from autograder import grade_assignment, gradebook
+from autograder.grading import time_solution
+from autograder.notebook import solve
 from autograder.course import Course
 from autograder.export import export
 from autograder.feedback import write_feedback
@@ -31,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 POINTS = {c.name: c.points for c in checks.checks_for(ASSIGNMENT)}
 BY_NAME = {case.name: case for case in CASES}
 FIRST_UID = 63000
+SOLUTION_FACTOR = 6  # a submission may run 6 times as long as the solution
 
 
 def cli(course, *args, env=None):
@@ -66,10 +68,10 @@ def sandbox_processes() -> list[str]:
 @pytest.fixture(scope="module")
 def course():
     root = Path(tempfile.mkdtemp(prefix="autograder-test-", dir="/var/tmp"))
-    (root / "source").symlink_to(REPO / "solutions")
+    shutil.copytree(REPO / "solutions" / ASSIGNMENT, root / "source" / ASSIGNMENT)  # the solution's timing goes there
     (root / "nbgrader_config.py").write_text(
         "c = get_config()\nc.CourseDirectory.course_id = 'adversarial'\nc.Autograder.timeouts = {'a06_scaling': 6}\n"
-        f"c.Autograder.first_uid = {FIRST_UID}\n")  # other test suites may grade at the same time
+        f"c.Autograder.first_uid = {FIRST_UID}\nc.Autograder.solution_factor = {SOLUTION_FACTOR}\n")
     yield root
     shutil.rmtree(root)
 
@@ -78,7 +80,7 @@ def solve_release(course: Path):
     """(the solved release notebook, the source notebook's path) of the course's assignment."""
     layout = Course(course)
     source = layout.source_notebook(ASSIGNMENT)
-    return solve(gradebook.release(layout, ASSIGNMENT), nbformat.read(source, as_version=4)), source
+    return solve(gradebook.release(layout, ASSIGNMENT), source), source
 
 
 def write_submissions(course: Path, server: socket.socket) -> None:
@@ -114,13 +116,15 @@ def check_outcome(results: dict, case) -> None:
 @pytest.fixture(scope="module")
 def batch(course):
     """Write every adversarial submission, grade them all at once, return (results, seconds)."""
+    solution, solution_seconds = time_solution(course, ASSIGNMENT)  # as `python -m autograder release` does
+    assert solution["score"] == solution["max_score"] == sum(POINTS.values())
     with socket.create_server(("127.0.0.1", 0)) as server:
         write_submissions(course, server)
         started = time.monotonic()
         results = grade_assignment(course, ASSIGNMENT, jobs=2)
         seconds = time.monotonic() - started
-    print(f"graded {len(CASES)} adversarial submissions in {seconds:.1f} s")
-    return results, seconds
+    print(f"graded {len(CASES)} adversarial submissions in {seconds:.1f} s (the solution took {solution_seconds:.1f} s)")
+    return results, seconds, solution_seconds
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
@@ -238,3 +242,11 @@ def test_tmp_has_an_inode_limit(batch, course):
     seen = evidence(course, "many_files")
     assert seen["error"] == "No space left on device", seen
     assert 15_000 < seen["files"] < Course(course).settings.tmp_inodes, seen  # and the part after it still passed
+
+
+def test_a_submission_may_run_a_multiple_of_the_solutions_time(batch, course):
+    """Sleeping just under the cell limit in every cell costs the class a few times the solution's run time."""
+    limit = Course(course).limits(ASSIGNMENT).submission_timeout
+    assert limit == pytest.approx(min(900, max(6, SOLUTION_FACTOR * batch[2])), abs=0.1)
+    assert batch[0]["sleepy"]["execution_time"] < limit + 10 < SLEEPS * 5
+    assert json.loads(Course(course).timing_file(ASSIGNMENT).read_text())["solution_seconds"] == round(batch[2], 2)

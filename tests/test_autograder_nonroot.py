@@ -101,7 +101,7 @@ def test_same_guarantees_as_an_ordinary_user(batch, instructor):
     assert len(seen["processes"]) <= 4  # its own pid namespace: no other sandbox, no host process
     network = evidence(batch, "network")
     assert network["internet"] != "connected" and network["host"] != "connected", network
-    assert "done" not in evidence(batch, "tamper").values()
+    assert "done" not in evidence(batch, "tamper").values() and not (batch / "pwned.txt").exists()
     swapped = evidence(batch, "swap_links")  # the student owns the folders here, but they are mount points
     assert swapped["rename_work"] == swapped["rename_kernel"] == "OSError", swapped
     many = evidence(batch, "many_files")

@@ -3,9 +3,13 @@ mount plan, settings, and the safe zip_collect extractor."""
 import io
 import json
 import os
+import shutil
+import subprocess
+import sys
 import tarfile
 import time
 import zipfile
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -293,3 +297,42 @@ def test_zip_collect_with_the_safe_extractor(tmp_path):
     assert (tmp_path / "submitted" / "alice" / "a01" / "a01.ipynb").read_text() == "{}"
     assert not (tmp_path / "submitted" / "mallory").exists()
     assert not list(tmp_path.rglob("mallory.txt")) and not (tmp_path.parent / "mallory.txt").exists()
+
+
+def test_the_time_limit_is_a_multiple_of_the_solutions_time(tmp_path):
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.Autograder.timeouts = {'a': 30}\n")
+    course = Course(tmp_path)
+    assert course.limits("a").submission_timeout == 900  # never timed: the cap
+    course.timing_file("a").parent.mkdir(parents=True)
+    for seconds, limit in ((4.0, 40), (1.0, 30), (200.0, 900)):  # 10x, at least one cell, at most the cap
+        course.timing_file("a").write_text(json.dumps({"solution_seconds": seconds}))
+        assert course.limits("a").submission_timeout == limit
+    course.timing_file("a").write_text("[]")
+    with pytest.raises(ValueError, match="autograder release a"):
+        course.limits("a")
+
+
+def test_stock_autograde_refuses_unless_opted_in_and_deletes_nothing(tmp_path):
+    repo = Path(grading.__file__).resolve().parents[1]
+    (tmp_path / "nbgrader_config.py").write_text(
+        f"c = get_config()\nload_subconfig({str(repo / 'autograder' / 'nbgrader_config.py')!r})\n"
+        f"c.CourseDirectory.root = {str(tmp_path)!r}\n")
+    (tmp_path / "solutions").symlink_to(repo / "solutions")
+    (tmp_path / "submitted" / "zoe" / "a06_scaling").mkdir(parents=True)
+    shutil.copy(repo / "exercises" / "a06_scaling" / "a06_scaling.ipynb", tmp_path / "submitted" / "zoe" / "a06_scaling")
+    (tmp_path / "autograded" / "zoe" / "a06_scaling").mkdir(parents=True)
+    (tmp_path / "autograded" / "zoe" / "a06_scaling" / "results.json").write_text("{}")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("AUTOGRADER_ALLOW_STOCK_AUTOGRADE", None)
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "a06_scaling", "--force"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and "python -m autograder grade" in run.stdout + run.stderr
+    assert (tmp_path / "autograded" / "zoe" / "a06_scaling" / "results.json").read_text() == "{}"
+    def autograde_config(**extra):
+        done = subprocess.run([sys.executable, "-c", "from nbgrader.apps.nbgraderapp import NbGraderApp\n"
+                               "app = NbGraderApp(); app.load_config_file()\nprint(app.config.Autograde)"],
+                              cwd=tmp_path, env={**env, **extra}, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+    assert "RefuseStockAutograde" in autograde_config()
+    assert "RefuseStockAutograde" not in autograde_config(AUTOGRADER_ALLOW_STOCK_AUTOGRADE="1")

@@ -21,6 +21,7 @@ ASSIGNMENT = "a06_scaling"
 CLASSES = {"scaled_block": "ScaledBlock", "rezero_block": "ReZeroBlock", "layerscale_block": "LayerScaleBlock"}
 ALL = tuple(CLASSES)
 DETACHED_MARKER = "4242.4243"
+SLEEPS = 25
 HUGE_INT = "<a 5000-digit integer>"  # Python's json refuses to read (and write) integers that long
 
 
@@ -216,7 +217,7 @@ print("EVIDENCE " + json.dumps({"files": count, "error": error}))
 class Case:
     name: str
     passed: tuple = ALL
-    after: dict = field(default_factory=dict)     # grade id -> code of a cell the student inserts after it
+    after: dict = field(default_factory=dict)     # grade id -> code of the cell(s) the student inserts after it
     prepend: dict = field(default_factory=dict)   # solution grade id -> code put before the student's solution
     edit: dict = field(default_factory=dict)      # grade id -> the cell's new source
     delete: tuple = ()                            # grade ids of deleted cells
@@ -277,8 +278,8 @@ class Case:
             if gid in self.edit:
                 cell.source = self.edit[gid]
             cells.append(cell)
-            code = self.after.get(gid)
-            if code:
+            codes = self.after.get(gid, [])
+            for code in [codes] if isinstance(codes, str) else codes:
                 if "TARGETS" in code:
                     code = f"TARGETS = {json.dumps(targets)}\n" + code
                 cells.append(nbformat.v4.new_code_cell(code))
@@ -372,5 +373,7 @@ CASES = [
          messages={p: "unreadable error file" for p in ALL}),
     # bounds
     Case("many_files", after={"setup": MANY_FILES}, evidence=True),
+    Case("sleepy", passed=(), after={"setup": ["import time\ntime.sleep(5)\n"] * SLEEPS},
+         messages={p: "total time limit" for p in ALL}),  # each cell under its limit (6 s), the sum far over
 ]
 
