@@ -122,8 +122,8 @@ def _cells(cells: list) -> tuple[NotebookNode, list[str]]:
             dropped.append(number)
             continue
         metadata = cell.get("metadata")
-        kept.append(NotebookNode(cell_type=cell["cell_type"], source=source,
-                                 metadata=nbformat.from_dict(metadata) if isinstance(metadata, dict) else NotebookNode()))
+        metadata = nbformat.from_dict(metadata) if isinstance(metadata, dict) else NotebookNode()
+        kept.append(NotebookNode(cell_type=cell["cell_type"], source=source, metadata=metadata))
     notes = [f"left out {len(dropped)} malformed cell(s) (unknown type or a source that is not text): "
              f"number {', '.join(map(str, dropped[:10]))}{' ...' if len(dropped) > 10 else ''}"] if dropped else []
     return NotebookNode(cells=kept), notes

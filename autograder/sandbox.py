@@ -2,8 +2,9 @@
 
 bubblewrap builds the sandbox (read-only host, private /tmp, /dev, /proc, no network, hidden course
 files) around a placeholder process; the zygote (zygote.py, torch already imported) forks a kernel that
-joins the sandbox's namespaces and drops root for an unprivileged uid, so a submission costs a fork, not a
-fresh ``import torch``. Killing the placeholder, the first process of the sandbox's pid namespace, kills
+joins the sandbox's namespaces and drops root for an unprivileged uid (as root; each run locks its uids), or
+stays the grader's own user inside the sandbox's user namespace (as an ordinary user), so a submission costs
+a fork, not a fresh ``import torch``. Killing the placeholder, the first process of the sandbox's pid namespace, kills
 every process the submission started, detached ones included. The grader talks to the kernel over
 ZeroMQ IPC sockets inside the sandbox's /tmp, reached through ``/proc/<pid>/root``.
 """
@@ -48,7 +49,7 @@ class Limits:
     cell_timeout: float            # seconds per cell and per check
     submission_timeout: float      # seconds per submission
     processes: int                 # RLIMIT_NPROC of the sandbox's own uid (threads count too)
-    tmp_size: int                  # bytes of the sandbox's /tmp and /dev/shm
+    tmp_size: int                  # bytes of each of the sandbox's /tmp, /tmp/work and /dev/shm
     tmp_inodes: int = 20_000       # files and folders in each of them (each costs the host kernel memory)
     output_bytes: int = 100_000    # text kept per cell in the graded notebook
     startup_timeout: float = 120.0
@@ -160,7 +161,8 @@ class Settings:
     userns: bool = False              # not root: an unprivileged user namespace per sandbox instead of a uid
 
     def bwrap_argv(self, info_fd: int, empty_file: str) -> list[str]:
-        argv = [bubblewrap(), *(["--unshare-user"] if self.userns else []), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+        argv = [bubblewrap(), *(["--unshare-user"] if self.userns else []),
+                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                 "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox",
                 "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--info-fd", str(info_fd),
                 "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", "/tmp",
@@ -263,12 +265,13 @@ class Kernel:
         info = dict(transport="ipc", ip=self._inner + KERNEL + "/k", key=key, signature_scheme="hmac-sha256",
                     kernel_name="", **SOCKETS)
         self._write(KERNEL, "connection.json", json.dumps(info).encode(), owner=self.uid)  # the kernel rewrites it
-        inodes = f"nr_inodes={self.limits.tmp_inodes}"
+        inodes = f"nr_inodes={self.limits.tmp_inodes}"  # bubblewrap sets the sizes; the fork server adds this
+        tmpfs = {path: inodes for path in ("/tmp", "/dev/shm", WORK, KERNEL)} if self._ns_pid else {}
         own_count = self.uid is not None or self.settings.userns  # RLIMIT_NPROC counts per uid and user namespace
         self.pid = zygote.spawn(dict(
             ns_pid=self._ns_pid, uid=self.uid, cwd=self._inner + WORK,
             connection_file=self._inner + KERNEL + "/connection.json", log=self._inner + KERNEL + "/log",
-            env=_kernel_env(self._inner + HOME), tmpfs={path: inodes for path in ("/tmp", "/dev/shm", WORK, KERNEL)} if self._ns_pid else {},
+            env=_kernel_env(self._inner + HOME), tmpfs=tmpfs,
             rlimits={"RLIMIT_AS": self.limits.memory, "RLIMIT_CORE": 0,
                      **({"RLIMIT_NPROC": self.limits.processes} if own_count else {})}))
         self._pid_start = _proc_start(self.pid)

@@ -123,7 +123,7 @@ def batch(course):
         started = time.monotonic()
         results = grade_assignment(course, ASSIGNMENT, jobs=2)
         seconds = time.monotonic() - started
-    print(f"graded {len(CASES)} adversarial submissions in {seconds:.1f} s (the solution took {solution_seconds:.1f} s)")
+    print(f"graded {len(CASES)} adversarial submissions in {seconds:.1f} s (solution: {solution_seconds:.1f} s)")
     return results, seconds, solution_seconds
 
 

@@ -319,7 +319,7 @@ def test_stock_autograde_refuses_unless_opted_in_and_deletes_nothing(tmp_path):
         f"c.CourseDirectory.root = {str(tmp_path)!r}\n")
     (tmp_path / "solutions").symlink_to(repo / "solutions")
     (tmp_path / "submitted" / "zoe" / "a06_scaling").mkdir(parents=True)
-    shutil.copy(repo / "exercises" / "a06_scaling" / "a06_scaling.ipynb", tmp_path / "submitted" / "zoe" / "a06_scaling")
+    shutil.copy(repo / "exercises" / "a06_scaling" / "a06_scaling.ipynb", tmp_path / "submitted/zoe/a06_scaling")
     (tmp_path / "autograded" / "zoe" / "a06_scaling").mkdir(parents=True)
     (tmp_path / "autograded" / "zoe" / "a06_scaling" / "results.json").write_text("{}")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
