@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from adversarial.cases import ASSIGNMENT, CASES
-from test_autograder import REPO, check_outcome, evidence, write_submissions
+from test_autograder import REPO, SOLUTION_FACTOR, check_outcome, evidence, write_submissions
 
 USER = "autograder-instructor"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -55,9 +55,10 @@ def as_user(instructor, *argv, **kwargs):
 
 def make_course(instructor, config: str = "") -> Path:
     root = Path(tempfile.mkdtemp(prefix="autograder-nonroot-", dir="/var/tmp"))
-    (root / "source").symlink_to(REPO / "solutions")
+    shutil.copytree(REPO / "solutions" / ASSIGNMENT, root / "source" / ASSIGNMENT)  # the solution's timing goes there
     (root / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.course_id = 'nonroot'\n"
-                                             "c.Autograder.timeouts = {'a06_scaling': 6}\n" + config)
+                                             "c.Autograder.timeouts = {'a06_scaling': 6}\n"
+                                             f"c.Autograder.solution_factor = {SOLUTION_FACTOR}\n" + config)
     return root
 
 
@@ -79,6 +80,10 @@ def batch(instructor):
     with socket.create_server(("127.0.0.1", 0)) as server:
         write_submissions(root, server)
         own(root, instructor)
+        timing = as_user(instructor, "-c", "from autograder.grading import time_solution\n"
+                         f"print(time_solution({str(root)!r}, {ASSIGNMENT!r})[1])")
+        out, err = timing.communicate(timeout=600)
+        assert timing.returncode == 0, err[-3000:]
         started = time.monotonic()
         run = grade(instructor, root, "--jobs", "2")
         out, err = run.communicate(timeout=900)
