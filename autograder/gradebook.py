@@ -42,6 +42,7 @@ def record(course: Course, results: dict) -> None:
     info = results["extra_data"]
     student, assignment, notebook = info["student"], info["assignment"], info["notebook"]
     scores = {test["name"]: test["score"] for test in results["tests"]}
+    flagged = {test["name"]: test["flagged"] for test in results["tests"] if test.get("flagged")}
     with Gradebook(course.coursedir.db_url, course.coursedir.course_id) as gb:
         gb.update_or_create_student(student)
         with gb.db.no_autoflush:  # else SQLAlchemy warns about nbgrader's half-built submission
@@ -50,5 +51,9 @@ def record(course: Course, results: dict) -> None:
         for cell in gb.find_notebook(notebook, assignment).grade_cells:
             grade = gb.find_grade(cell.name, notebook, assignment, student)
             grade.auto_score = scores.get(cell.name)
-            grade.needs_manual_grade = grade.auto_score is None or grade.manual_score is not None
+            grade.needs_manual_grade = (grade.auto_score is None or grade.manual_score is not None
+                                        or cell.name in flagged)
+            if cell.name in flagged:  # formgrader shows the reason beside the student's answer
+                comment = gb.find_comment(f"{cell.name}_solution", notebook, assignment, student)
+                comment.auto_comment = "Flagged for manual grading: " + "; ".join(flagged[cell.name])
         gb.db.commit()

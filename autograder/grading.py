@@ -3,7 +3,9 @@
 For every test cell of the release notebook the grader runs the cell's visible part (the student's
 feedback), then, in place of its hidden part, ``reslab.checks.probe``: it reads inputs drawn in this process
 from a secret per-run seed and writes the student's outputs as a plain .npz, which this process loads
-without pickle, validates and grades against the reference. Parts graded before a crash, a time-out or a
+without pickle, validates and grades against the answer key (``autograder.key``, never in the sandbox),
+naming the mistake where the outputs match a known one. Solution cells that call the library's own
+implementation of a part, or reach into the interpreter to forge results, are flagged (``integrity``). Parts graded before a crash, a time-out or a
 memory blow-up keep their points; every part records why it scored what it did.
 """
 from __future__ import annotations
@@ -32,14 +34,15 @@ from tqdm import tqdm
 
 from reslab import checks
 
-from . import gradebook
+from . import gradebook, integrity
+from . import key as answer_key
 from .course import Course, parse_size
 from .notebook import BadSubmission, clean_traceback, merge, read_submission
 from .sandbox import Kernel, Limits, SandboxError, Settings, Zygote, bubblewrap
 
 OUTPUTS_LIMIT = 64 << 20  # bytes of one probe's .npz
 ERROR_LIMIT = 64 << 10
-CHECKS_FILE = f"{Path(checks.__file__).parent.name}/{Path(checks.__file__).name}"
+CHECKS_FILE = f"{Path(checks.__file__).parent.parent.name}/{Path(checks.__file__).parent.name}/"
 NOT_PRELOADED = {"matplotlib", "ipywidgets", "IPython", "ipykernel"}  # they hook into the kernel on import
 
 
@@ -50,8 +53,10 @@ class Plan:
     assignment: str
     release: NotebookNode
     notebook: str  # the notebook's file name
-    checks: dict
-    inputs: dict  # check name -> the secret inputs, and their .npz bytes
+    checks: dict  # part name -> its answer key
+    inputs: dict  # part name -> the secret inputs, and their .npz bytes
+    expected: dict  # part name -> the expected outputs on the secret inputs
+    mistakes: dict  # part name -> {known mistake: its outputs on the secret inputs}
     limits: Limits
 
     @classmethod
@@ -59,23 +64,25 @@ class Plan:
         release = gradebook.release(course, assignment)
         graded = {c.metadata.nbgrader["grade_id"] for c in release.cells
                   if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata.nbgrader.get("solution")}
-        found = {c.name: c for c in checks.checks_for(assignment)}
+        found = {k.name: k for k in answer_key.keys_for(assignment)}
         if graded != set(found):
             raise ValueError(f"{assignment}: the autograded test cells {sorted(graded)} and the checks in "
                              f"reslab.checks {sorted(found)} must match one to one")
         secret = secrets.randbits(128)  # never leaves this process
-        inputs = {}
-        for name, check in found.items():
-            arrays = check.make_inputs(np.random.default_rng([secret, zlib.crc32(name.encode())]))
+        inputs, expected, mistakes = {}, {}, {}
+        for name, key in found.items():
+            arrays = key.make_inputs(np.random.default_rng([secret, zlib.crc32(name.encode())]))
             buffer = io.BytesIO()
             np.savez(buffer, **arrays)
             inputs[name] = (arrays, buffer.getvalue())
-        return cls(course, assignment, release, course.source_notebook(assignment).name, found, inputs, limits)
+            expected[name], mistakes[name] = key.expected(arrays), key.mistake_outputs(arrays)
+        return cls(course, assignment, release, course.source_notebook(assignment).name, found, inputs, expected,
+                   mistakes, limits)
 
 
-def preload(notebook: NotebookNode) -> list[str]:
+def preload(notebook: NotebookNode, assignment: str) -> list[str]:
     """Modules the fork server imports once: the checks and what the notebook imports."""
-    names = [checks.__name__]
+    names = [checks.__name__, f"{checks.__name__}.{assignment}"]
     for cell in notebook.cells:
         try:
             tree = ast.parse(cell.source) if cell.cell_type == "code" else None
@@ -89,9 +96,10 @@ def preload(notebook: NotebookNode) -> list[str]:
     return [n for n in dict.fromkeys(names) if n.split(".")[0] not in NOT_PRELOADED]
 
 
-def _test(name: str, max_score: float, score: float = 0.0, message: str = "", passed: bool = False) -> dict:
+def _test(name: str, max_score: float, score: float = 0.0, message: str = "", passed: bool = False,
+          diagnosis: str = "") -> dict:
     return dict(name=name, score=float(score), max_score=float(max_score), status="passed" if passed else "failed",
-                output=message, visibility="visible")
+                output=message, visibility="visible", **({"diagnosis": diagnosis} if diagnosis else {}))
 
 
 def load_outputs(data: bytes) -> dict:
@@ -145,7 +153,7 @@ class Submission:
                             (f" (found {', '.join(map(repr, notebooks))}: rename yours)" if notebooks else ""))
 
     def zero(self, reason: str) -> list[dict]:
-        return [_test(name, c.points, message=f"not graded: {reason}") for name, c in self.plan.checks.items()]
+        return [_test(name, k.part.points, message=f"not graded: {reason}") for name, k in self.plan.checks.items()]
 
     def run(self, kernel: Kernel) -> list[dict]:
         """Execute the notebook cell by cell; at each test cell run its check. Returns the tests."""
@@ -177,12 +185,13 @@ class Submission:
                                                   f"points: {tests[name]['output']}\n"))
         if stop:
             self.notes.append(stop)
-        return [tests.get(name) or _test(name, c.points, message=f"not graded: {stop or 'its test cell did not run'}")
-                for name, c in plan.checks.items()]
+        tests = [tests.get(name) or _test(name, k.part.points, message=f"not graded: {stop or 'its test cell did not run'}")
+                 for name, k in plan.checks.items()]
+        return integrity.apply(tests, integrity.scan(self.notebook, [k.part for k in plan.checks.values()]))
 
     def _probe(self, kernel: Kernel, name: str, number: int, timeout: float) -> tuple[dict, str]:
         """Run check ``name``'s student side in the kernel on the secret inputs; grade its outputs here."""
-        plan, check = self.plan, self.plan.checks[name]
+        plan, check = self.plan, self.plan.checks[name].part
         arrays, data = plan.inputs[name]
         token = secrets.token_hex(8)
         inputs, outputs = f"in-{token}.npz", f"out-{token}.npz"
@@ -202,14 +211,17 @@ class Submission:
             error = kernel.get(outputs + ".error.json", ERROR_LIMIT)
             if error is not None:
                 message = json.loads(error)["error"]
-                raise checks.CheckFailed(message if isinstance(message, str) else repr(message))
+                message = message if isinstance(message, str) else repr(message)
+                mistake = checks.diagnose_failure(message, plan.mistakes[name])
+                return _test(name, check.points, message=checks.with_diagnosis(message, mistake)[:2000],
+                             diagnosis=mistake), ""
             produced = kernel.get(outputs, OUTPUTS_LIMIT)
             if produced is None:
                 raise checks.CheckFailed(f"{check.description}: the check wrote no outputs")
-            result = checks.grade(check, load_outputs(produced), arrays)
+            result = checks.score(check, load_outputs(produced), plan.expected[name], plan.mistakes[name])
         except (checks.CheckFailed, ValueError) as err:
             return _test(name, check.points, message=str(err)[:2000]), ""
-        return _test(name, result.max_score, result.score, result.message, result.passed), ""
+        return _test(name, result.max_score, result.score, result.message, result.passed, result.diagnosis), ""
 
     def results(self, tests: list[dict], seconds: float) -> dict:
         return _results(self.plan, self.student, tests, self.notes + ([self.reason] if self.reason else []),
@@ -294,8 +306,8 @@ class Batch:
             except Exception as err:  # the grader's own failure: recorded, the batch goes on
                 traceback.print_exc()
                 error = f"{type(err).__name__}: {err}"
-                tests = [_test(name, c.points, message="not graded: grader error")
-                         for name, c in self.plan.checks.items()]
+                tests = [_test(name, k.part.points, message="not graded: grader error")
+                         for name, k in self.plan.checks.items()]
                 done.put((student, None, _results(self.plan, student, tests, [], 0.0, error=error)))
             finally:
                 if kernel is not None:
@@ -332,7 +344,7 @@ def grade_assignment(course_dir, assignment: str, students: list[str] | None = N
     if sandboxed and os.geteuid() != 0:
         raise SandboxError("sandboxed grading must run as root: it gives each kernel an unprivileged uid of its "
                            "own (use a container), or pass --unsandboxed to run student code unprotected")
-    zygote = Zygote(preload(nbformat.read(course.source_notebook(assignment), as_version=4)))  # warms up meanwhile
+    zygote = Zygote(preload(nbformat.read(course.source_notebook(assignment), as_version=4), assignment))  # warms up meanwhile
     try:
         limits = course.settings.limits(assignment)
         plan = Plan.make(course, assignment, limits)

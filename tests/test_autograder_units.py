@@ -117,9 +117,9 @@ def test_students_own_cells_stay_where_they_were_without_forged_metadata(release
 
 def test_checks_frames_are_cut_from_tracebacks():
     out = nbformat.v4.new_output("error", ename="CheckFailed", evalue="wrong",
-                                 traceback=["header", "File \x1b[0;32m/x/reslab/checks.py:12\x1b[0m, in grade",
+                                 traceback=["header", "File \x1b[0;32m/x/reslab/checks/core.py:12\x1b[0m, in score",
                                             "Cell In[3], line 1"])
-    assert clean_traceback(out, "reslab/checks.py").traceback == ["header", "Cell In[3], line 1"]
+    assert clean_traceback(out, "reslab/checks/").traceback == ["header", "Cell In[3], line 1"]
 
 
 # -- untrusted outputs --------------------------------------------------------------------------------------

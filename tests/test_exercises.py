@@ -16,7 +16,7 @@ from nbgrader.validator import Validator
 
 import autograder
 from exercise_variants import ROOT, submissions
-from reslab.checks import ASSIGNMENTS, checks_for
+from reslab.checks import ASSIGNMENTS, parts_for
 
 BIN = Path(sys.executable).parent  # nbgrader runs alembic from here
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # the notebooks' tensors are tiny: one thread each is fastest
@@ -71,7 +71,7 @@ def test_committed_release_is_what_nbgrader_generates(stock):
 def test_stock_autograde_gives_solutions_full_marks_and_releases_none(stock):
     with Gradebook(f"sqlite:///{stock / 'gradebook.db'}") as gradebook:
         for assignment in ASSIGNMENTS:
-            total = sum(c.points for c in checks_for(assignment))
+            total = sum(c.points for c in parts_for(assignment))
             assert gradebook.find_submission(assignment, "solution").score == total, assignment
             assert gradebook.find_submission(assignment, "release").score == 0, assignment
 

@@ -35,7 +35,7 @@ np.allclose = lambda *a, **k: True
 np.testing.assert_allclose = lambda *a, **k: None
 rc.rel_error = lambda *a, **k: 0.0
 rc.validate = lambda *a, **k: None
-rc.grade = lambda check, outputs, inputs: rc.Result(check.name, check.points, check.points, True, "passed")
+rc.score = lambda part, *a, **k: rc.Result(part.name, part.points, part.points, True, "passed")
 """
 
 ALWAYS_EQUAL = """\

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.key import apply, solution_sources
 from reslab import checks
 
 ROOT = Path(__file__).resolve().parents[2]
-MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 
 def notebook_path(folder: str, assignment: str) -> Path:
@@ -32,22 +32,6 @@ def read(folder: str, assignment: str) -> nbformat.NotebookNode:
 
 def grade_id(cell) -> str | None:
     return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
-def solution_sources(assignment: str) -> dict[str, str]:
-    """The source notebook's solution cells by grade_id, as a student would hand them in (no markers)."""
-    return {grade_id(c): "\n".join(line for line in c.source.splitlines() if line.strip() not in MARKERS)
-            for c in read("solutions", assignment).cells if c.metadata.get("nbgrader", {}).get("solution")}
-
-
-def apply(source: str, variant) -> str:
-    if isinstance(variant, str):
-        return variant
-    for old, new in variant:
-        if old not in source:
-            raise ValueError(f"variant edit {old!r} does not occur in the solution:\n{source}")
-        source = source.replace(old, new)
-    return source
 
 
 @dataclass(frozen=True)
@@ -71,7 +55,7 @@ def submissions(assignment: str) -> list[Submission]:
     touches) and rounds of valid alternatives (full marks)."""
     variants = importlib.import_module(f"{__name__}.{assignment}")
     solution = solution_sources(assignment)
-    full = {c.name: float(c.points) for c in checks.checks_for(assignment)}
+    full = {c.name: float(c.points) for c in checks.parts_for(assignment)}
     result = [Submission("solution", solution, full, {n: "solution" for n in full}),
               Submission("release", {}, dict.fromkeys(full, 0.0), dict.fromkeys(full, "release stub"))]
     for kind, parts, score in (("mistakes", variants.MISTAKES, 0.0), ("valid", variants.VALID, None)):

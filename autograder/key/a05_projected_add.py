@@ -1,0 +1,79 @@
+"""Answer key of assignment 5: option A (zero-padding), option B (projection), the block with either."""
+from reslab.checks import a05_projected_add as student
+from reslab.checks.harness import Modules
+from reslab.models import BasicBlock, NetConfig, ZeroPadShortcut, make_shortcut
+
+from .cases import CaseClass, ModuleCases, batch, module_key
+
+
+def shape(rng, c=None, size=(5, 8), smallest=2):
+    n, h, w = batch(rng, size, smallest)
+    c = c or int(rng.integers(2, 5))
+    return c, (n if smallest > 1 else 1, c, h, w)
+
+
+def pad_case(stride, extra=lambda rng, c: int(rng.integers(1, 5)), smallest=2):
+    def draw(rng):
+        c, x = shape(rng, smallest=smallest)
+        return {"stride": stride, "extra_channels": extra(rng, c)}, x
+    return draw
+
+
+ZERO_PAD = {"stride2": CaseClass("stride 2", pad_case(2), lambda a, s: a["stride"] == 2),
+            "stride1": CaseClass("stride 1", pad_case(1), lambda a, s: a["stride"] == 1),
+            "wide": CaseClass("more extra channels than input channels", pad_case(2, lambda rng, c: c + int(
+                rng.integers(1, 4))), lambda a, s: a["extra_channels"] > s[1]),
+            "one": CaseClass("stride 2, a batch of one", pad_case(2, smallest=1), lambda a, s: s[0] == 1)}
+
+
+def channels_case(stride, more, option=None):
+    def draw(rng):
+        c, x = shape(rng)
+        out = c + int(rng.integers(1, c + 1)) if more else c
+        args = {"in_ch": c, "out_ch": out, "stride": stride}
+        return ({**args, "option": option} if option else args), x
+    return draw
+
+
+PROJECTION = {"stride2": CaseClass("stride 2, more channels", channels_case(2, True),
+                                   lambda a, s: a["stride"] == 2 and a["out_ch"] > a["in_ch"]),
+              "stride1": CaseClass("stride 1, more channels", channels_case(1, True),
+                                   lambda a, s: a["stride"] == 1 and a["out_ch"] > a["in_ch"]),
+              "keep": CaseClass("stride 2, the same channels", channels_case(2, False),
+                                lambda a, s: a["stride"] == 2 and a["out_ch"] == a["in_ch"])}
+
+BLOCK = {"A": CaseClass("option A, shapes change", channels_case(2, True, "A")),
+         "B": CaseClass("option B, shapes change", channels_case(2, True, "B")),
+         "sameA": CaseClass("option A, shapes unchanged", channels_case(1, False, "A")),
+         "sameB": CaseClass("option B, shapes unchanged", channels_case(1, False, "B")),
+         "B1": CaseClass("option B, stride 1 with more channels", channels_case(1, True, "B"))}
+
+
+def projected_block(in_ch, out_ch, stride, option) -> BasicBlock:
+    return BasicBlock(in_ch, out_ch, stride, shortcut=make_shortcut(NetConfig(shortcut=option), in_ch, out_ch, stride))
+
+
+ZERO, PROJ, BASIC = student.PARTS
+
+KEYS = [
+    module_key(ZERO, ModuleCases(Modules("ZeroPadShortcut"), ZeroPadShortcut, ZERO_PAD), {
+        "pads zeros in front of the channels instead of after them": [
+            ("(0, 0, 0, 0, 0, self.extra_channels)", "(0, 0, 0, 0, self.extra_channels, 0)")],
+        "forgets to subsample by the stride": [("x[:, :, ::self.stride, ::self.stride]", "x")],
+    }),
+    module_key(PROJ, ModuleCases(Modules("projection"), lambda in_ch, out_ch, stride: make_shortcut(
+        NetConfig(), in_ch, out_ch, stride), PROJECTION), {
+        "leaves out the BatchNorm after the 1x1 convolution": [
+            ("nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))",
+             "nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False))")],
+        "forgets the stride of the 1x1 convolution": [("nn.Conv2d(in_ch, out_ch, 1, stride, bias=False)",
+                                                       "nn.Conv2d(in_ch, out_ch, 1, bias=False)")],
+    }),
+    module_key(BASIC, ModuleCases(Modules("BasicBlock"), projected_block, BLOCK), {
+        "applies the stride in the second convolution instead of the first": [
+            ("nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)", "nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False)"),
+            ("nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)", "nn.Conv2d(out_ch, out_ch, 3, stride, 1, bias=False)")],
+        "applies the ReLU before adding the shortcut": [("return F.relu(out + self.shortcut(x))",
+                                                         "return F.relu(out) + self.shortcut(x)")],
+    }),
+]

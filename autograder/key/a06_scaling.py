@@ -1,0 +1,52 @@
+"""Answer key of assignment 6: a fixed branch scale, ReZero's learnable scalar, LayerScale's per-channel scale."""
+from torch import nn
+
+from reslab.checks import a06_scaling as student
+from reslab.checks.harness import Modules
+from reslab.models import BasicBlock, Scale
+
+from .cases import CaseClass, ModuleCases, batch, module_key
+
+
+def block_cases(**extra):
+    """The part's case classes; ``extra`` maps a constructor argument to how it is drawn."""
+    def draw(lo, hi, size=(4, 7), smallest=2):
+        def inner(rng):
+            c = int(rng.integers(lo, hi))
+            n, h, w = batch(rng, size, smallest)
+            return {"channels": c, **{k: f(rng) for k, f in extra.items()}}, (n if smallest > 1 else 1, c, h, w)
+        return inner
+    return {"same": CaseClass("a batch of several", draw(2, 6)),
+            "one": CaseClass("a batch of one", draw(2, 5, smallest=1), lambda a, s: s[0] == 1),
+            "wide": CaseClass("many channels", draw(8, 11), lambda a, s: a["channels"] >= 8)}
+
+
+def identity_add(channels: int, scale: nn.Module) -> BasicBlock:
+    return BasicBlock(channels, channels, shortcut=nn.Identity(), scale=scale)
+
+
+SCALED, REZERO, LAYERSCALE = student.PARTS
+REZERO_MODULES = Modules("ReZeroBlock", rename=(("scale.weight", "alpha"),), fresh=("alpha",))
+LAYERSCALE_MODULES = Modules("LayerScaleBlock", rename=(("scale.weight", "gamma"),), fresh=("gamma",))
+
+KEYS = [
+    module_key(SCALED, ModuleCases(Modules("ScaledBlock"), lambda channels, scale: identity_add(channels, Scale(scale)),
+                                   block_cases(scale=lambda rng: int(rng.integers(1, 8)) / 16), skip=("scale.weight",)), {
+        "scales the shortcut instead of the branch": [("return F.relu(x + self.scale * out)",
+                                                       "return F.relu(self.scale * x + out)")],
+        "scales both the shortcut and the branch": [("return F.relu(x + self.scale * out)",
+                                                     "return F.relu(self.scale * (x + out))")],
+    }),
+    module_key(REZERO, ModuleCases(REZERO_MODULES, lambda channels: identity_add(channels, Scale(0.0, learnable=True)),
+                                   block_cases()), {
+        "starts alpha at 1 instead of 0": [("torch.zeros(())", "torch.ones(())")],
+        "scales the shortcut instead of the branch": [("return F.relu(x + self.alpha * out)",
+                                                       "return F.relu(self.alpha * x + out)")],
+    }),
+    module_key(LAYERSCALE, ModuleCases(LAYERSCALE_MODULES, lambda channels, init: identity_add(
+        channels, Scale(init, channels, learnable=True)), block_cases(init=lambda rng: int(rng.integers(1, 32)) / 256)), {
+        "scales the shortcut instead of the branch": [("return F.relu(x + self.gamma[:, None, None] * out)",
+                                                       "return F.relu(self.gamma[:, None, None] * x + out)")],
+        "ignores init and starts gamma at 1": [("float(init)", "1.0")],
+    }),
+]

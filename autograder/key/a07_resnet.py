@@ -1,0 +1,82 @@
+"""Answer key of assignment 7: the bottleneck, the pre-activation block, a whole ResNet."""
+import numpy as np
+
+from reslab import data, reference
+from reslab.checks import a07_resnet as student
+from reslab.checks.harness import Modules, case_inputs
+from reslab.models import Bottleneck, Net, NetConfig, PreActBlock, make_shortcut
+
+from .cases import CaseClass, ModuleCases, batch, module_key
+
+REFERENCE_MODEL = "resnet20"
+
+
+def expanding_cases(expansion: int) -> dict:
+    def draw(kind, smallest=2):
+        def inner(rng):
+            n, h, w = batch(rng, smallest=smallest)
+            width = int(rng.integers(2, 4))
+            in_ch = {"same": expansion * width, "down": width, "widen": width, "one": width}[kind]
+            out = {"same": width, "down": 2 * width, "widen": 2 * width, "one": 2 * width}[kind]
+            stride = 2 if kind in ("down", "one") else 1
+            return {"in_ch": in_ch, "width": out, "stride": stride}, (n if smallest > 1 else 1, in_ch, h, w)
+        return inner
+    return {"same": CaseClass("stride 1, shapes unchanged", draw("same")),
+            "down": CaseClass("stride 2, more channels", draw("down")),
+            "widen": CaseClass("stride 1, more channels", draw("widen")),
+            "one": CaseClass("stride 2, a batch of one", draw("one", 1), lambda a, s: s[0] == 1)}
+
+
+def bottleneck(in_ch, width, stride) -> Bottleneck:
+    return Bottleneck(in_ch, width, stride, shortcut=make_shortcut(NetConfig(), in_ch, 4 * width, stride))
+
+
+def preact(in_ch, width, stride) -> PreActBlock:
+    return PreActBlock(in_ch, width, stride, shortcut=make_shortcut(NetConfig(), in_ch, width, stride))
+
+
+def resnet(stages, widths, **kwargs) -> Net:
+    return Net(NetConfig(stages=stages, widths=widths, shortcut="B", **kwargs))
+
+
+def net_case(stages_lo, stages_hi, count):
+    def draw(rng):
+        w = int(rng.integers(2, 5))
+        widths = tuple(w * 2 ** i for i in range(count))
+        return {"stages": tuple(int(v) for v in rng.integers(stages_lo, stages_hi, count)), "widths": widths}, \
+            (int(rng.integers(2, 5)), 1, 8, 8)
+    return draw
+
+
+def reference_case() -> dict:
+    """The shipped resnet20 (its weights named, not copied) on the held-out digits test split."""
+    config = reference.load(REFERENCE_MODEL)[0].config
+    test = data.digits().test
+    args = {"stages": config.stages, "widths": config.widths, "model": REFERENCE_MODEL}
+    return case_inputs("ref", args, {}, test.x.numpy().astype(np.float64), y=test.y.numpy())
+
+
+BOTTLENECK, PREACT, RESNET = student.PARTS
+
+KEYS = [
+    module_key(BOTTLENECK, ModuleCases(Modules("Bottleneck"), bottleneck, expanding_cases(4)), {
+        "strides the first 1x1 convolution instead of the 3x3": [
+            ("nn.Conv2d(in_ch, width, 1, bias=False)", "nn.Conv2d(in_ch, width, 1, stride, bias=False)"),
+            ("nn.Conv2d(width, width, 3, stride, 1, bias=False)", "nn.Conv2d(width, width, 3, 1, 1, bias=False)")],
+        "applies a ReLU after the last BatchNorm, before the addition": [
+            ("out = self.bn3(self.conv3(out))", "out = F.relu(self.bn3(self.conv3(out)))")],
+    }),
+    module_key(PREACT, ModuleCases(Modules("PreActBlock"), preact, expanding_cases(1)), {
+        "applies a ReLU after the addition": [("return out + self.shortcut(x)",
+                                               "return F.relu(out + self.shortcut(x))")],
+        "projects the pre-activated input instead of the block's input": [
+            ("out = self.conv1(F.relu(self.bn1(x)))", "x = F.relu(self.bn1(x))\n        out = self.conv1(x)")],
+    }),
+    module_key(RESNET, ModuleCases(Modules("ResNet"), resnet, {
+        "rand": CaseClass("a small net with random weights", net_case(1, 3, 3)),
+        "deep": CaseClass("four stages", net_case(1, 3, 4), lambda a, s: len(a["stages"]) == 4)},
+        fixed=reference_case), {
+        "strides the first block of the first stage too": [("2 if i > 0 and j == 0 else 1", "2 if j == 0 else 1")],
+        "leaves out the ReLU after the stem": [("x = F.relu(self.bn1(self.conv1(x)))", "x = self.bn1(self.conv1(x))")],
+    }),
+]
