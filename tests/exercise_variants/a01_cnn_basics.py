@@ -49,18 +49,8 @@ def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):
                                                 "        jump *= stride\n        field += (kernel - 1) * jump")],
         "counts kernel instead of kernel - 1": [("(kernel - 1) * jump", "kernel * jump")],
         "starts from 0": [("field, jump = 1, 1", "field, jump = 0, 1")],
-        "numpy's product gives a numpy int": '''import numpy as np
-
-
-def receptive_field(kernels, strides):
-    return 1 + sum((k - 1) * np.prod(strides[:i], dtype=np.int64) for i, k in enumerate(kernels))''',
         "walks from the output side with the forward rule": [("zip(kernels, strides)",
                                                               "zip(reversed(kernels), reversed(strides))")],
-        "the backward rule walked from the input side": '''def receptive_field(kernels, strides):
-    field = 1
-    for kernel, stride in zip(kernels, strides):
-        field = (field - 1) * stride + kernel
-    return field''',
         "scales every layer by the total stride": '''import math
 
 
@@ -111,5 +101,10 @@ def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
 
 def receptive_field(kernels, strides):
     return 1 + sum((k - 1) * math.prod(strides[:i]) for i, k in enumerate(kernels))''',
+        "numpy's product, a numpy integer (an integer all the same)": '''import numpy as np
+
+
+def receptive_field(kernels, strides):
+    return 1 + sum((k - 1) * np.prod(strides[:i], dtype=np.int64) for i, k in enumerate(kernels))''',
     },
 }
