@@ -136,6 +136,8 @@ KEYS = [
             ("out_ch, _, k, _ = weight.shape", "out_ch, k, _, _ = weight.shape")],
         "reads the output channels from weight.shape[1] (weights are out x in x k x k)": [
             ("out_ch, _, k, _ = weight.shape", "_, out_ch, k, _ = weight.shape")],
+        "calls torch's convolution, which the task rules out": '''def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):
+    return F.conv2d(x, weight, bias, stride=stride, padding=padding)''',
         "returns float32 whatever the input's dtype": [("    return out.reshape(", "    return out.float().reshape(")],
         "swaps height and width in the output": [
             ("(h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1",

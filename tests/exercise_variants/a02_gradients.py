@@ -134,7 +134,7 @@ def kaiming_normal_(weight):
     stds, handles = [], []
 
     def record(module, inputs, output):
-        stds.append(float(output.std()))
+        stds.append(float(output.detach().std()))
 
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
