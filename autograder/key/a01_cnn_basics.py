@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from reslab.checks import a01_cnn_basics as student
-from reslab.checks.harness import exact32, prefixed
+from reslab.checks.harness import case_inputs, exact32
 
 from . import Key
-from .cases import batch
+from .cases import CaseClass, batch
 
 # fixed cases that every classic slip gets wrong, then random ones
 CONV_SIZE_CASES = [(32, 3, 1, 1, 1), (8, 3, 2, 0, 1), (10, 3, 1, 2, 2), (9, 5, 3, 1, 1), (7, 1, 2, 0, 1)]
@@ -32,19 +32,39 @@ def conv_size_reference(inputs) -> dict:
                               np.float64)}
 
 
+def convolution(stride: int, padding: tuple, more: bool, kernel: tuple = (2, 4), smallest: int = 2):
+    """Draw a convolution's arguments and input shape: ``padding`` and ``kernel`` ranges, more (or fewer)
+    output than input channels, so that mixed-up channel axes show."""
+    def draw(rng):
+        c = int(rng.integers(2, 5))
+        o = c + int(rng.integers(1, 3)) * (1 if more else -1) if more or c > 2 else c + 1
+        n, h, w = batch(rng, size=(5, 9), smallest=smallest)
+        return ({"stride": stride, "padding": int(rng.integers(*padding)), "out_channels": o,
+                 "kernel": int(rng.integers(*kernel))}, (n if smallest > 1 else 1, c, h, w))
+    return draw
+
+
+UNFOLD_CLASSES = {"stride1": CaseClass("stride 1, padded, more output channels", convolution(1, (1, 3), True),
+                               lambda a, s: a["stride"] == 1 and a["padding"] > 0 and a["out_channels"] > s[1]),
+          "stride2": CaseClass("stride 2, unpadded, fewer output channels", convolution(2, (0, 1), False),
+                               lambda a, s: a["stride"] == 2 and a["padding"] == 0 and a["out_channels"] != s[1]),
+          "padded2": CaseClass("stride 2, padded, a batch of one", convolution(2, (1, 3), True, smallest=1),
+                               lambda a, s: a["stride"] == 2 and a["padding"] > 0 and s[0] == 1),
+          "pointwise": CaseClass("a 1x1 kernel", convolution(1, (0, 1), True, kernel=(1, 2)),
+                                 lambda a, s: a["kernel"] == 1)}
+
+
 def unfold_inputs(rng) -> dict:
-    """Two convolutions, stride 1 and stride 2, with random sizes, weights, bias and upstream gradient."""
+    """One convolution of every case class, with random weights, bias and upstream gradient."""
     arrays = {}
-    n, h, w = batch(rng, size=(5, 9))
-    for stride in (1, 2):
-        c, o, k = (int(rng.integers(lo, hi)) for lo, hi in ((2, 5), (2, 6), (2, 4)))
-        padding = int(rng.integers(0, 3))
-        case = {"x": exact32(rng.standard_normal((n, c, h, w))),
-                "weight": exact32(rng.standard_normal((o, c, k, k))), "bias": exact32(rng.standard_normal(o)),
-                "stride": np.array(stride), "padding": np.array(padding)}
-        out = F.conv2d(torch.from_numpy(case["x"]), torch.from_numpy(case["weight"]), stride=stride, padding=padding)
-        case["dout"] = exact32(rng.standard_normal(tuple(out.shape)))
-        arrays.update(prefixed(f"stride{stride}", case))
+    for label, case in UNFOLD_CLASSES.items():
+        args, shape = case.draw(rng)
+        x = exact32(rng.standard_normal(shape))
+        weights = {"weight": exact32(rng.standard_normal((args["out_channels"], shape[1], args["kernel"], args["kernel"]))),
+                   "bias": exact32(rng.standard_normal(args["out_channels"]))}
+        out = F.conv2d(torch.from_numpy(x), torch.from_numpy(weights["weight"]), stride=args["stride"],
+                       padding=args["padding"])
+        arrays.update(case_inputs(label, args, weights, x, exact32(rng.standard_normal(tuple(out.shape)))))
     return arrays
 
 
@@ -85,15 +105,62 @@ KEYS = [
         "ignores the dilation": [("span = dilation * (kernel - 1) + 1", "span = kernel")],
         "pads one side only": [("2 * padding", "padding")],
         "forgets the + 1": [("// stride + 1", "// stride")],
+        "divides with / and returns a float": [("// stride", "/ stride")],
+        "multiplies the whole kernel size by the dilation, not kernel - 1": [
+            ("span = dilation * (kernel - 1) + 1", "span = dilation * kernel")],
+        "rounds the quotient up instead of down": [("    return (size + 2 * padding - span) // stride + 1",
+                                                   "    return -(-(size + 2 * padding - span) // stride) + 1")],
+        "returns numpy's float from np.floor instead of an int": [
+            ("    return (size + 2 * padding - span) // stride + 1",
+             "    import numpy as np\n    return np.floor((size + 2 * padding - span) / stride) + 1")],
+        "gives padding a default other than 0": [("padding=0,", "padding=1,")],
+        "forgets the + 1 in the span of the dilated kernel": [
+            ("span = dilation * (kernel - 1) + 1", "span = dilation * (kernel - 1)")],
     }),
     Key(UNFOLD, unfold_inputs, lambda inputs: student.conv_io(F.conv2d, inputs, "F.conv2d"), {
         "forgets the bias": [("out = out + bias[:, None]", "out = out")],
         "unfolds without the stride": [("padding=padding, stride=stride)", "padding=padding)")],
-    }),
+        "cuts the gradient with a numpy round trip": [
+            ("columns = F.unfold(x, k, padding=padding, stride=stride)",
+             "columns = torch.from_numpy(F.unfold(x, k, padding=padding, stride=stride).detach().numpy())")],
+        "flattens the kernel in a different order (channels last) than F.unfold lays out the patches": [
+            ("weight.reshape(out_ch, -1)", "weight.permute(0, 2, 3, 1).reshape(out_ch, -1)")],
+        "leaves the padding out of the output size": [
+            ("(h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1",
+             "(h - k) // stride + 1, (w - k) // stride + 1")],
+        "assumes a bias is always given (bias=None fails)": [
+            ("    if bias is not None:\n        out = out + bias[:, None]", "    out = out + bias[:, None]")],
+        "uses weight.data, so the weight gets no gradient": [
+            ("weight.reshape(out_ch, -1) @", "weight.data.reshape(out_ch, -1) @")],
+        "reads the kernel size from the input-channel axis of the weight": [
+            ("out_ch, _, k, _ = weight.shape", "out_ch, k, _, _ = weight.shape")],
+        "reads the output channels from weight.shape[1] (weights are out x in x k x k)": [
+            ("out_ch, _, k, _ = weight.shape", "_, out_ch, k, _ = weight.shape")],
+        "calls torch's convolution, which the task rules out": '''def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):
+    return F.conv2d(x, weight, bias, stride=stride, padding=padding)''',
+        "returns float32 whatever the input's dtype": [("    return out.reshape(", "    return out.float().reshape(")],
+        "swaps height and width in the output": [
+            ("(h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1",
+             "(w + 2 * padding - k) // stride + 1, (h + 2 * padding - k) // stride + 1")],
+        "leaves the channel axis last before the final reshape": [
+            ("weight.reshape(out_ch, -1) @ columns", "columns.transpose(1, 2) @ weight.reshape(out_ch, -1).T"),
+            ("bias[:, None]", "bias")],
+    }, UNFOLD_CLASSES),
     Key(FIELD, field_inputs, field_reference, {
         "ignores the strides": [("jump *= stride", "jump = 1")],
         "applies a layer's own stride to it": [("        field += (kernel - 1) * jump\n        jump *= stride",
                                                 "        jump *= stride\n        field += (kernel - 1) * jump")],
         "counts kernel instead of kernel - 1": [("(kernel - 1) * jump", "kernel * jump")],
+        "starts the field at 0 instead of 1": [("field, jump = 1, 1", "field, jump = 0, 1")],
+        "walks the layers from the output side with the rule for the input side": [
+            ("zip(kernels, strides)", "zip(reversed(kernels), reversed(strides))")],
+        "scales every layer's kernel by the total stride, not by the strides before it": '''import math
+
+
+def receptive_field(kernels, strides):
+    return 1 + sum(k - 1 for k in kernels) * math.prod(strides)''',
+        "counts 2 * (kernel // 2) instead of kernel - 1 (wrong for even kernels)": [
+            ("(kernel - 1) * jump", "2 * (kernel // 2) * jump")],
+        "returns a float (the jump starts as 1.0)": [("field, jump = 1, 1", "field, jump = 1, 1.0")],
     }),
 ]

@@ -37,7 +37,7 @@ def grad_norms_reference(inputs) -> dict:
 
 def stds_reference(inputs) -> dict:
     return {k: v for mode in student.MODES for k, v in (
-        (f"{mode}.stds", np.array(_stats(inputs, mode).act_std)), (f"{mode}.hooks_left", np.array(0.0)),
+        (f"{mode}.stds", np.array(_stats(inputs, mode).act_std)), (f"{mode}.hooks_left", np.array(1.0)),
         (f"{mode}.mode_after", np.array(float(mode == "train"))))}
 
 
@@ -53,12 +53,15 @@ def kaiming_reference(inputs) -> dict:
     """N(0, 2 / fan_in) exactly: the root mean square sqrt(2 / fan_in) and a normal's kurtosis of 3."""
     gain = nn.init.calculate_gain("relu")
     fans = [shape[1] * math.prod(shape[2:]) for shape in student.kaiming_shapes(inputs)]
-    ones = np.ones(len(fans))
     return {"rms": np.array([gain / math.sqrt(f) for f in fans]), "kurtosis": np.full(len(fans), 3.0),
-            "returns_weight": ones, "requires_grad": ones}
+            "returns_weight": np.ones(len(fans) + 1), "requires_grad": np.ones(len(fans) + 1),
+            "independent": np.array(1.0)}
 
 
 GRAD_NORMS, KAIMING, STDS = student.PARTS
+
+LAYERS = "isinstance(m, (nn.Conv2d, nn.Linear))"
+HOOKS_REMOVED = "        for hook in hooks:\n            hook.remove()"
 
 KEYS = [
     Key(GRAD_NORMS, plain_net_inputs, grad_norms_reference, {
@@ -69,6 +72,20 @@ KEYS = [
     return [m.weight.grad.norm().item() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]''',
         "measures the weights, not their gradients": [
             ("[g.norm().item() for g in torch.autograd.grad(loss, weights)]", "[w.norm().item() for w in weights]")],
+        "switches the model to train mode instead of measuring it in the mode it is in": [
+            ("    loss = F.cross_entropy(model(x), y)", "    model.train()\n    loss = F.cross_entropy(model(x), y)")],
+        "switches the model to eval mode instead of measuring it in the mode it is in": [
+            ("    loss = F.cross_entropy(model(x), y)", "    model.eval()\n    loss = F.cross_entropy(model(x), y)")],
+        "lists the layers output side first": [
+            ("[g.norm().item() for g in torch.autograd.grad(loss, weights)]",
+             "[g.norm().item() for g in torch.autograd.grad(loss, weights)][::-1]")],
+        "returns squared norms": [("g.norm().item()", "g.pow(2).sum().item()")],
+        "applies a softmax before the cross-entropy, which applies its own": [
+            ("F.cross_entropy(model(x), y)", "F.cross_entropy(model(x).softmax(1), y)")],
+        "measures every parameter, BatchNorm's and biases included, not only the weights of Conv2d and Linear": [
+            ("weights = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]",
+             "weights = list(model.parameters())")],
+        "leaves out the Linear layer": [(LAYERS, "isinstance(m, nn.Conv2d)")],
     }),
     Key(KAIMING, kaiming_inputs, kaiming_reference, {
         "uses fan_out instead of fan_in": [("fan_in = weight[0].numel()",
@@ -78,10 +95,51 @@ KEYS = [
             "        return weight.normal_(0.0, math.sqrt(2.0 / fan_in))",
             "        return torch.randn_like(weight) * math.sqrt(2.0 / fan_in)")],
         "uses the variance as the standard deviation": [("math.sqrt(2.0 / fan_in)", "2.0 / fan_in")],
+        "draws uniform samples instead of normal ones": [
+            ("weight.normal_(0.0, math.sqrt(2.0 / fan_in))",
+             "weight.uniform_(-math.sqrt(6.0 / fan_in), math.sqrt(6.0 / fan_in))")],
+        "leaves the kernel size out of fan_in": [("fan_in = weight[0].numel()", "fan_in = weight.shape[1]")],
+        "uses Glorot's average of fan_in and fan_out": [
+            ("math.sqrt(2.0 / fan_in)", "math.sqrt(2.0 / (fan_in + weight.shape[0] * weight[0, 0].numel()))")],
+        "does not return the weight": [("        return weight.normal_(", "        weight.normal_(")],
+        "switches requires_grad off, so the weight can no longer learn": [
+            ("    with torch.no_grad():\n        return weight.normal_(0.0, math.sqrt(2.0 / fan_in))",
+             "    weight.requires_grad_(False)\n    return weight.normal_(0.0, math.sqrt(2.0 / fan_in))")],
+        "reseeds torch's generator, so every call draws the same samples": [
+            ("    with torch.no_grad():", "    torch.manual_seed(0)\n    with torch.no_grad():")],
+        "calls torch.nn.init, which the task rules out": [
+            ("        return weight.normal_(0.0, math.sqrt(2.0 / fan_in))",
+             "        return nn.init.normal_(weight, 0.0, math.sqrt(2.0 / fan_in))")],
+        "passes the standard deviation as normal_'s first argument, the mean": [
+            ("weight.normal_(0.0, math.sqrt(2.0 / fan_in))", "weight.normal_(math.sqrt(2.0 / fan_in))")],
     }),
     Key(STDS, plain_net_inputs, stds_reference, {
-        "never removes its hooks": [("        for hook in hooks:\n            hook.remove()", "        pass")],
+        "never removes its hooks": [(HOOKS_REMOVED, "        pass")],
         "records each layer's input instead of its output": [
             ("stds.append(out.std().item())", "stds.append(inputs[0].std().item())")],
+        "hooks every module, not only Conv2d and Linear": [
+            ("for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]", "for m in model.modules()]")],
+        "leaves its hooks on the model when the forward pass fails (remove them in a finally)": '''def activation_stds(model, x):
+    stds = []
+    hooks = [m.register_forward_hook(lambda module, inputs, out: stds.append(out.std().item()))
+             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    return stds''',
+        "switches the model to eval mode instead of measuring it in the mode it is in": [
+            ("            model(x)", "            model.eval()\n            model(x)")],
+        "switches the model to train mode instead of measuring it in the mode it is in": [
+            ("            model(x)", "            model.train()\n            model(x)")],
+        "takes the population standard deviation (Tensor.std() divides by n - 1)": [
+            ("out.std().item()", "out.std(unbiased=False).item()")],
+        "removes every forward hook of the model, not only its own": [
+            (HOOKS_REMOVED, "        for m in model.modules():\n            m._forward_hooks.clear()")],
+        "averages per-feature standard deviations instead of taking one over the whole output": [
+            ("out.std().item()", "out.std(0).mean().item()")],
+        "leaves out the Linear layer": [(LAYERS, "isinstance(m, nn.Conv2d)")],
+        "keeps its list between calls (a mutable default argument)": [
+            ("def activation_stds(model, x):", "def activation_stds(model, x, stds=[]):"), ("    stds = []\n", "")],
     }),
 ]

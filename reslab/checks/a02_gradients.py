@@ -1,4 +1,6 @@
 """Assignment 2: a gradient-norm probe, Kaiming initialisation, an activation probe."""
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,13 +30,17 @@ def grad_norms_outputs(fn, inputs: Arrays) -> Arrays:
 
 
 def stds_outputs(fn, inputs: Arrays) -> Arrays:
-    """In train and eval mode, called twice (hooks left behind by the first call would show in the second):
-    the stds, the hooks left on the model, and its mode afterwards."""
+    """In train and eval mode, on a model that already carries someone else's hook, called twice (hooks left
+    behind by the first call would show in the second) and once on an input its forward pass fails on: the
+    stds, the hooks left on the model (only the other one may be), and its mode afterwards."""
     outputs = {}
     for mode in MODES:
         model, x = net(inputs, mode, train=mode == "train"), torch.tensor(inputs[f"{mode}.x"])
+        model.conv1.register_forward_hook(lambda *args: None)
         fn(model, x)
         outputs[f"{mode}.stds"] = floats(fn(model, x), "activation_stds")
+        with contextlib.suppress(Exception):  # a forward pass that fails on an input without channels
+            fn(model, x[:, :0])
         outputs[f"{mode}.hooks_left"] = array(float(hooks(model)), "the hooks")
         outputs[f"{mode}.mode_after"] = array(float(model.training), "the mode")
     return outputs
@@ -48,7 +54,7 @@ def kaiming_outputs(fn, inputs: Arrays) -> Arrays:
     """Fill fresh Parameters in place: the root mean square and kurtosis of what they hold afterwards, whether
     the function returned the weight itself, and whether it still requires gradients."""
     filled, returned, requires = [], [], []
-    for shape in kaiming_shapes(inputs):
+    for shape in kaiming_shapes(inputs) + kaiming_shapes(inputs)[:1]:  # the first shape twice
         weight = nn.Parameter(torch.zeros(shape))
         with forbidding("kaiming_normal_ must not call torch.nn.init: draw the samples yourself",
                         files=("torch/nn/init.py",)):
@@ -56,10 +62,12 @@ def kaiming_outputs(fn, inputs: Arrays) -> Arrays:
         filled.append(weight.detach().double())
         returned.append(float(result is weight))
         requires.append(float(weight.requires_grad))
+    again = filled.pop()
     m2 = torch.stack([w.square().mean() for w in filled])
     m4 = torch.stack([w.pow(4).mean() for w in filled])
     return {"rms": m2.sqrt().numpy(), "kurtosis": (m4 / m2.square().clamp_min(1e-300)).numpy(),
-            "returns_weight": array(returned, "kaiming_normal_"), "requires_grad": array(requires, "kaiming_normal_")}
+            "returns_weight": array(returned, "kaiming_normal_"), "requires_grad": array(requires, "kaiming_normal_"),
+            "independent": array(float(not torch.equal(again, filled[0])), "kaiming_normal_")}
 
 
 PARTS = [

@@ -18,7 +18,7 @@ def identity_block(channels: int, residual: bool) -> nn.Module:
 def identity_outputs(make_identity, inputs: Arrays, residual: bool, what: str) -> Arrays:
     """Let ``make_identity`` edit the block in place; then its output and input gradient (eval mode; for the
     residual block train mode too), whether its parameters are still the same objects and require
-    gradients, and for the residual block its whole state afterwards."""
+    gradients, whether it is still in train mode, and for the residual block its whole state afterwards."""
     (_, args, weights, x, dout, _), = cases(inputs)
     block = identity_block(args["channels"], residual).double()
     load(block, weights, "the block")
@@ -27,6 +27,7 @@ def identity_outputs(make_identity, inputs: Arrays, residual: bool, what: str) -
         make_identity(block)
     params = list(block.parameters())
     outputs = {"same_parameters": array(float([id(p) for p in params] == before), what),
+               "mode_after": array(float(block.training), what),
                "requires_grad": array([float(p.requires_grad) for p in params], what)}
     for mode in ("eval", "train") if residual else ("eval",):
         block.train(mode == "train")
@@ -45,7 +46,7 @@ def identity_part(name: str, points: float, residual: bool, description: str) ->
 def deepen_outputs(deepen, inputs: Arrays) -> Arrays:
     """Deepen the shallow net with ``deepen``; the deep net's logits and input gradient in eval mode, its
     logits in train mode, the shallow net afterwards, the state of the new blocks, and whether the deep net
-    is new (shares no parameter with the shallow one) and fully trainable."""
+    is new (shares no parameter with the shallow one), fully trainable and configured with its stages."""
     shallow = net(inputs, train=False)
     stages, extra = shallow.config.stages, tuple(int(v) for v in inputs["extra"])
     with step(f"deepen(net, {extra})"):
@@ -68,6 +69,7 @@ def deepen_outputs(deepen, inputs: Arrays) -> Arrays:
             "shared": array(float(len({id(p) for p in shallow.parameters()} & {id(p) for p in deep.parameters()})),
                             "deepen"),
             "requires_grad": array(float(all(p.requires_grad for p in deep.parameters())), "deepen"),
+            "config_stages": array(getattr(getattr(deep, "config", None), "stages", ()), "deepen"),
         })
     return outputs
 

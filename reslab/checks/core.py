@@ -86,6 +86,8 @@ PHRASES = {
     "types": "the types of the returned values", "mode_after": "the model's train/eval mode afterwards",
     "same_parameters": "whether the parameters are still the same objects (edited in place)",
     "requires_grad": "which parameters require gradients", "shared": "parameters shared between modules",
+    "returns_weight": "whether it returns the weight it was given",
+    "independent": "whether two calls draw different samples", "config_stages": "the new net's config.stages",
 }
 
 
@@ -146,11 +148,12 @@ def score(part: Part, outputs, expected: Arrays, mistakes: dict | None = None) -
     labels, full = part.cases, float(part.points)
     mistakes = mistakes or {}
     failures = {k: v for k, v in mistakes.items() if isinstance(v, str)}
+    arrays = {k: v for k, v in mistakes.items() if isinstance(v, dict)}
     try:
         validate(outputs, expected, labels)
     except CheckFailed as err:
         message = f"{part.description}: {err}"
-        mistake = diagnose_failure(message, failures)
+        mistake = diagnose_failure(message, failures) or diagnose(outputs, arrays, part.rtol)  # e.g. a wrong shape
         return Result(part.name, 0.0, full, False, with_diagnosis(message, mistake), mistake)
     bad = matches(outputs, expected, part.rtol)
     if not bad:
@@ -160,7 +163,7 @@ def score(part: Part, outputs, expected: Arrays, mistakes: dict | None = None) -
                f" against the reference implementation (tolerance {part.rtol:.0e})")
     if len(bad) > 1:
         message += f"; {len(bad) - 1} more quantit{'y is' if len(bad) == 2 else 'ies are'} off too"
-    mistake = diagnose(outputs, {k: v for k, v in mistakes.items() if isinstance(v, dict)}, part.rtol) or pattern(bad)
+    mistake = diagnose(outputs, arrays, part.rtol) or pattern(bad)
     return Result(part.name, 0.0, full, False, with_diagnosis(message, mistake), mistake)
 
 
