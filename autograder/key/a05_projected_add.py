@@ -60,6 +60,11 @@ KEYS = [
         "pads zeros in front of the channels instead of after them": [
             ("(0, 0, 0, 0, 0, self.extra_channels)", "(0, 0, 0, 0, self.extra_channels, 0)")],
         "forgets to subsample by the stride": [("x[:, :, ::self.stride, ::self.stride]", "x")],
+        "subsamples by average pooling instead of taking every stride-th pixel": [
+            ("x[:, :, ::self.stride, ::self.stride]", "F.avg_pool2d(x, self.stride)")],
+        "starts subsampling at the second pixel instead of the first": [
+            ("x[:, :, ::self.stride, ::self.stride]", "x[:, :, 1::self.stride, 1::self.stride]")],
+        "pads the width instead of the channels": [("(0, 0, 0, 0, 0, self.extra_channels)", "(0, self.extra_channels)")],
     }),
     module_key(PROJ, ModuleCases(Modules("projection"), lambda in_ch, out_ch, stride: make_shortcut(
         NetConfig(), in_ch, out_ch, stride), PROJECTION), {
@@ -68,6 +73,10 @@ KEYS = [
              "nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False))")],
         "forgets the stride of the 1x1 convolution": [("nn.Conv2d(in_ch, out_ch, 1, stride, bias=False)",
                                                        "nn.Conv2d(in_ch, out_ch, 1, bias=False)")],
+        "uses a 3x3 convolution instead of a 1x1": [("nn.Conv2d(in_ch, out_ch, 1, stride, bias=False)",
+                                                     "nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)")],
+        "gives the 1x1 convolution a bias": [("nn.Conv2d(in_ch, out_ch, 1, stride, bias=False)",
+                                              "nn.Conv2d(in_ch, out_ch, 1, stride)")],
     }),
     module_key(BASIC, ModuleCases(Modules("BasicBlock"), projected_block, BLOCK), {
         "applies the stride in the second convolution instead of the first": [
@@ -75,5 +84,8 @@ KEYS = [
             ("nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)", "nn.Conv2d(out_ch, out_ch, 3, stride, 1, bias=False)")],
         "applies the ReLU before adding the shortcut": [("return F.relu(out + self.shortcut(x))",
                                                          "return F.relu(out) + self.shortcut(x)")],
+        "leaves out the BatchNorm after the projection": [
+            ("nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))",
+             "nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False))")],
     }),
 ]

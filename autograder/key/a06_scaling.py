@@ -36,17 +36,28 @@ KEYS = [
                                                        "return F.relu(self.scale * x + out)")],
         "scales both the shortcut and the branch": [("return F.relu(x + self.scale * out)",
                                                      "return F.relu(self.scale * (x + out))")],
+        "applies the scale before the last BatchNorm, which undoes it": [
+            ("out = self.bn2(self.conv2(out))\n        return F.relu(x + self.scale * out)",
+             "out = self.bn2(self.scale * self.conv2(out))\n        return F.relu(x + out)")],
+        "makes the fixed scale a learnable parameter": [("self.scale = scale", "self.scale = nn.Parameter(torch.tensor(float(scale)))")],
     }),
     module_key(REZERO, ModuleCases(REZERO_MODULES, lambda channels: identity_add(channels, Scale(0.0, learnable=True)),
                                    block_cases()), {
         "starts alpha at 1 instead of 0": [("torch.zeros(())", "torch.ones(())")],
         "scales the shortcut instead of the branch": [("return F.relu(x + self.alpha * out)",
                                                        "return F.relu(self.alpha * x + out)")],
+        "applies alpha before the last BatchNorm, which undoes it": [
+            ("out = self.bn2(self.conv2(out))\n        return F.relu(x + self.alpha * out)",
+             "out = self.bn2(self.alpha * self.conv2(out))\n        return F.relu(x + out)")],
+        "stores alpha as a plain tensor instead of an nn.Parameter": [("nn.Parameter(torch.zeros(()))", "torch.zeros(())")],
     }),
     module_key(LAYERSCALE, ModuleCases(LAYERSCALE_MODULES, lambda channels, init: identity_add(
         channels, Scale(init, channels, learnable=True)), block_cases(init=lambda rng: int(rng.integers(1, 32)) / 256)), {
         "scales the shortcut instead of the branch": [("return F.relu(x + self.gamma[:, None, None] * out)",
                                                        "return F.relu(self.gamma[:, None, None] * x + out)")],
         "ignores init and starts gamma at 1": [("float(init)", "1.0")],
+        "uses one scalar for all channels instead of one per channel": [
+            ("torch.full((channels,), float(init))", "torch.tensor(float(init))"), ("self.gamma[:, None, None]", "self.gamma")],
+        "scales the last axis (the width) instead of the channels": [("self.gamma[:, None, None]", "self.gamma")],
     }),
 ]

@@ -65,12 +65,20 @@ KEYS = [
             ("nn.Conv2d(width, width, 3, stride, 1, bias=False)", "nn.Conv2d(width, width, 3, 1, 1, bias=False)")],
         "applies a ReLU after the last BatchNorm, before the addition": [
             ("out = self.bn3(self.conv3(out))", "out = F.relu(self.bn3(self.conv3(out)))")],
+        "applies the ReLU before adding the shortcut": [("return F.relu(out + self.shortcut(x))",
+                                                         "return F.relu(out) + self.shortcut(x)")],
+        "leaves out bn3": [("out = self.bn3(self.conv3(out))", "out = self.conv3(out)")],
     }),
     module_key(PREACT, ModuleCases(Modules("PreActBlock"), preact, expanding_cases(1)), {
         "applies a ReLU after the addition": [("return out + self.shortcut(x)",
                                                "return F.relu(out + self.shortcut(x))")],
         "projects the pre-activated input instead of the block's input": [
             ("out = self.conv1(F.relu(self.bn1(x)))", "x = F.relu(self.bn1(x))\n        out = self.conv1(x)")],
+        "normalises with bn1 over the output channels instead of the input's": [
+            ("self.bn1 = nn.BatchNorm2d(in_ch)", "self.bn1 = nn.BatchNorm2d(width)")],
+        "keeps the original order (conv, BN, ReLU) inside the branch": [
+            ("out = self.conv1(F.relu(self.bn1(x)))\n        out = self.conv2(F.relu(self.bn2(out)))",
+             "out = F.relu(self.bn1(self.conv1(x)))\n        out = F.relu(self.bn2(self.conv2(out)))")],
     }),
     module_key(RESNET, ModuleCases(Modules("ResNet"), resnet, {
         "rand": CaseClass("a small net with random weights", net_case(1, 3, 3)),
@@ -78,5 +86,9 @@ KEYS = [
         fixed=reference_case), {
         "strides the first block of the first stage too": [("2 if i > 0 and j == 0 else 1", "2 if j == 0 else 1")],
         "leaves out the ReLU after the stem": [("x = F.relu(self.bn1(self.conv1(x)))", "x = self.bn1(self.conv1(x))")],
+        "uses stride 1 in every block": [("2 if i > 0 and j == 0 else 1", "1")],
+        "pools by the maximum instead of the average": [("F.adaptive_avg_pool2d(x, 1)", "F.adaptive_max_pool2d(x, 1)")],
+        "applies the ReLU before the addition in its blocks": [("return F.relu(out + self.shortcut(x))",
+                                                                "return F.relu(out) + self.shortcut(x)")],
     }),
 ]
