@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -21,7 +23,7 @@ import torch
 
 from . import checkpoints, data
 from .models import NetConfig, build
-from .train import TrainConfig, fit
+from .train import TrainConfig, data_parallel, fit
 
 FOLDER = Path(__file__).with_name("references")
 TRAINING = TrainConfig(epochs=20, batch_size=64, lr=2e-3, optimizer="adam", schedule="cosine", augment=1, seed=0)
@@ -123,6 +125,7 @@ def seeds(name: str, folder: Path = FOLDER) -> list[dict]:
 
 
 def train_one(name: str, config: NetConfig, training: TrainConfig, dataset: data.Data, folder: Path) -> dict:
+    torch.manual_seed(training.seed)  # the initial weights too follow the seed (and match in every process)
     model = build(config)
     start = time.perf_counter()
     history = fit(model, dataset, training)
@@ -134,17 +137,18 @@ def train_one(name: str, config: NetConfig, training: TrainConfig, dataset: data
         "device": final.device, "torch": str(torch.__version__), "seconds": round(seconds, 2),
         "epochs": len(history), "train_loss": final.train_loss, "test_acc": final.test_acc,
         "val_acc": final.val_acc, "parameters": sum(p.numel() for p in model.parameters()),
-        "train_config": asdict(training), "seed": training.seed,
+        "train_config": asdict(training), "seed": training.seed, "processes": data_parallel()[1],
         "history": [asdict(m) for m in history],
     }
     path = Path(folder) / entry["file"]
-    checkpoints.export_reference(path, model.cpu(), {k: v for k, v in entry.items() if k != "history"})
-    entry["sha256"] = sha256(path)
+    if data_parallel()[0] == 0:  # under torchrun every process trains, the first one writes
+        checkpoints.export_reference(path, model.cpu(), {k: v for k, v in entry.items() if k != "history"})
+        entry["sha256"] = sha256(path)
     return entry
 
 
 def train_suite(names=None, device: str | None = None, folder: Path | None = None, log=print,
-                suite: Suite = DIGITS, seeds: tuple[int, ...] | None = None) -> dict:
+                suite: Suite = DIGITS, seeds: tuple[int, ...] | None = None, epochs: int | None = None) -> dict:
     """Train ``names`` (default: all of the suite) for each of ``seeds`` (default: the suite's) and merge
     them into the manifest of ``folder`` (default: the suite's)."""
     names = list(names or suite.models)
@@ -163,14 +167,17 @@ def train_suite(names=None, device: str | None = None, folder: Path | None = Non
                    split=[len(dataset.train), len(dataset.val), len(dataset.test)],
                    training=asdict(suite.training), seeds=sorted(set(current.get("seeds", [])) | set(seeds)))
     for seed in seeds:
-        training = replace(suite.training, device=device, seed=seed)
+        training = replace(suite.training, device=device, seed=seed, epochs=epochs or suite.training.epochs)
         for name in names:
             entry = train_one(name, suite.models[name], training, dataset, folder)
             current["models"][key(name, seed)] = entry
+            if data_parallel()[0] != 0:
+                continue
             (folder / "manifest.json").write_text(json.dumps(current, indent=1) + "\n")
             log(f"{key(name, seed):24s} train loss {entry['train_loss']:.4f}  test acc {entry['test_acc']:.3f}  "
                 f"{entry['seconds']:.1f} s on {entry['device']}")
-    plot_curves(current, folder / "curves.png")
+    if data_parallel()[0] == 0:
+        plot_curves(current, folder / "curves.png")
     return current
 
 
@@ -207,12 +214,23 @@ def main(argv=None) -> int:
     train.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help=f"seeds (default {list(SEEDS)})")
     train.add_argument("--device", help="cpu, cuda, mps (default: best available)")
     train.add_argument("--folder", type=Path, help="write here instead of the suite's folder")
+    train.add_argument("--epochs", type=int, help="epochs (default: the suite's)")
+    train.add_argument("--nproc", type=int, default=1, metavar="N",
+                       help="train data-parallel in N processes with torchrun (one GPU each, NCCL; gloo on CPU)")
     sub.add_parser("list", help="print the suite with its recorded metrics")
     args = parser.parse_args(argv)
     suite = SUITES[args.suite]
+    if args.command == "train" and args.nproc > 1 and "LOCAL_RANK" not in os.environ:
+        argv = sys.argv[1:] if argv is None else list(argv)  # the same command in each of N processes
+        at = next(i for i, a in enumerate(argv) if a.startswith("--nproc"))
+        del argv[at:at + (1 if "=" in argv[at] else 2)]
+        return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                               f"--nproc-per-node={args.nproc}", "-m", "reslab.reference", *argv]).returncode
     try:
         if args.command == "train":
-            train_suite(args.only, args.device, args.folder, suite=suite, seeds=args.seeds)
+            if "LOCAL_RANK" in os.environ:  # one of torchrun's processes
+                torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            train_suite(args.only, args.device, args.folder, suite=suite, seeds=args.seeds, epochs=args.epochs)
         else:
             for name, e in manifest(suite.folder)["models"].items():
                 print(f"{name:24s} {e['parameters']:>8d} params  train loss {e['train_loss']:.4f}  "
