@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("assignment")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
     grade.add_argument("--jobs", type=int, help="submissions graded at once (default: number of cores)")
+    grade.add_argument("--scheduler", metavar="ADDRESS",
+                       help="grade on the Dask cluster of this scheduler, e.g. tls://host:8786 (see docs/cluster.md)")
     grade.add_argument("--unsandboxed", action="store_true",
                        help="run student code WITHOUT the sandbox (no isolation: trusted code only)")
     grade.add_argument("--timeout", type=float, help="seconds per cell (default: c.Autograder.cell_timeout, 60)")
@@ -36,9 +38,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "grade":
+            if args.scheduler and args.jobs:
+                parser.error("--jobs is for grading on this machine; with --scheduler the workers' threads decide")
             from .grading import grade_assignment
             results = grade_assignment(args.course_dir, args.assignment, args.student, args.jobs,
-                                       sandboxed=not args.unsandboxed, progress=True,
+                                       sandboxed=not args.unsandboxed, progress=True, scheduler=args.scheduler,
                                        cell_timeout=args.timeout, memory=args.memory)
             failed = sorted(s for s, r in results.items() if not r["extra_data"]["graded"])
             for student, r in sorted(results.items()):

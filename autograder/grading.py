@@ -27,6 +27,7 @@ import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import nbformat
 import numpy as np
@@ -40,7 +41,7 @@ from . import gradebook, integrity
 from . import key as answer_key
 from .course import Course, parse_size
 from .notebook import (BadSubmission, clean_traceback, merge, open_folder, read_submission, read_timestamp, solve,
-                       write_notebook)
+                       notebook_text)
 from .sandbox import Kernel, Limits, SandboxError, Settings, Uids, Zygote, bubblewrap
 
 OUTPUTS_LIMIT = 64 << 20  # bytes of one probe's .npz
@@ -279,6 +280,63 @@ def _why_stopped(result, number: int, limits: Limits, during: str = "") -> str:
     return ""
 
 
+class Graded(NamedTuple):
+    """One graded submission as plain data: what a worker, local or remote, hands to the single writer."""
+    student: str
+    results: dict            # results.json content
+    notebook: str | None     # the executed notebook as nbformat JSON text, None if there is none
+    timestamp: str | None    # timestamp.txt content
+
+
+def grade_one(plan: Plan, student: str, new_kernel: Callable[[], Kernel]) -> Graded:
+    """Read, run and check one submission in a kernel from ``new_kernel``; a grader failure is recorded."""
+    started, kernel = time.monotonic(), None
+    try:
+        submission = Submission(plan, student)
+        if submission.reason:
+            tests, seconds = submission.zero(submission.reason), 0.0
+        else:
+            kernel = new_kernel()
+            tests = submission.run(kernel)
+            seconds = time.monotonic() - started
+        return Graded(student, submission.results(tests, seconds),
+                      notebook_text(submission.notebook) if submission.notebook is not None else None,
+                      str(submission.timestamp) if submission.timestamp else None)
+    except Exception as err:  # the grader's own failure: recorded, the batch goes on
+        traceback.print_exc()
+        return failed(plan, student, err)
+    finally:
+        if kernel is not None:
+            kernel.close()
+
+
+def failed(plan: Plan, student: str, err: BaseException) -> Graded:
+    """A submission the grader itself failed on: no points, the error recorded."""
+    tests = [_test(name, k.part.points, message="not graded: grader error") for name, k in plan.checks.items()]
+    return Graded(student, _results(plan, student, tests, [], 0.0, error=f"{type(err).__name__}: {err}"), None, None)
+
+
+def write_all(plan: Plan, graded: Iterable[Graded], total: int, progress: bool) -> dict[str, dict]:
+    """The single writer: autograded/<student>/<assignment>/ (executed notebook, results.json, timestamp)
+    and the gradebook, as each submission comes in. Returns student -> results."""
+    everything = {}
+    with tqdm(total=total, desc=f"grading {plan.assignment}", unit="submission", disable=not progress,
+              file=sys.stderr) as bar:
+        for one in graded:
+            folder = plan.course.path("autograded", one.student, plan.assignment)
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            if one.notebook is not None:
+                (folder / plan.notebook).write_text(one.notebook, encoding="utf-8")
+            if one.timestamp:
+                (folder / "timestamp.txt").write_text(one.timestamp)
+            (folder / "results.json").write_text(json.dumps(one.results, indent=1))
+            gradebook.record(plan.course, one.results)
+            everything[one.student] = one.results
+            bar.update()
+    return everything
+
+
 class Batch:
     """Workers grade submissions in parallel, each pre-warming its next sandbox while it grades; the calling
     thread is the only writer of files and of the gradebook."""
@@ -287,6 +345,9 @@ class Batch:
         self.plan, self.zygote, self.settings, self.jobs, self.progress = plan, zygote, settings, jobs, progress
 
     def run(self, students: list[str]) -> dict[str, dict]:
+        return write_all(self.plan, self.graded(students), len(students), self.progress)
+
+    def graded(self, students: list[str]) -> Iterator[Graded]:
         pending, done = queue.Queue(), queue.Queue()
         for student in students:
             pending.put(student)
@@ -297,15 +358,8 @@ class Batch:
         try:
             for worker in workers:
                 worker.start()
-            everything = {}
-            with tqdm(total=len(students), desc=f"grading {self.plan.assignment}", unit="submission",
-                      disable=not self.progress, file=sys.stderr) as bar:
-                for _ in students:
-                    student, submission, results = done.get()
-                    self._write(student, submission, results)
-                    everything[student] = results
-                    bar.update()
-            return everything
+            for _ in students:
+                yield done.get()
         finally:
             try:  # after an interruption: let the workers stop after their submission
                 while True:
@@ -318,45 +372,26 @@ class Batch:
 
     def _work(self, scratch: str, pending: queue.Queue, done: queue.Queue):
         spare = None
+
+        def new_kernel() -> Kernel:
+            nonlocal spare
+            kernel, spare = spare or Kernel(self.zygote, self.settings, scratch), None
+            try:
+                if not pending.empty():  # warm up the next sandbox while this one runs
+                    spare = Kernel(self.zygote, self.settings, scratch)
+            except BaseException:
+                kernel.close()
+                raise
+            return kernel
+
         while True:
             try:
                 student = pending.get_nowait()
             except queue.Empty:
                 break
-            started, submission, kernel = time.monotonic(), None, None
-            try:
-                submission = Submission(self.plan, student)
-                if submission.reason:
-                    done.put((student, submission, submission.results(submission.zero(submission.reason), 0.0)))
-                    continue
-                kernel, spare = spare or Kernel(self.zygote, self.settings, scratch), None
-                if not pending.empty():  # warm up the next sandbox while this one runs
-                    spare = Kernel(self.zygote, self.settings, scratch)
-                tests = submission.run(kernel)
-                done.put((student, submission, submission.results(tests, time.monotonic() - started)))
-            except Exception as err:  # the grader's own failure: recorded, the batch goes on
-                traceback.print_exc()
-                error = f"{type(err).__name__}: {err}"
-                tests = [_test(name, k.part.points, message="not graded: grader error")
-                         for name, k in self.plan.checks.items()]
-                done.put((student, None, _results(self.plan, student, tests, [], 0.0, error=error)))
-            finally:
-                if kernel is not None:
-                    kernel.close()
+            done.put(grade_one(self.plan, student, new_kernel))
         if spare is not None:
             spare.close()
-
-    def _write(self, student: str, submission: Submission | None, results: dict):
-        """autograded/<student>/<assignment>/: the executed notebook, results.json, the timestamp."""
-        folder = self.plan.course.path("autograded", student, self.plan.assignment)
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        if submission is not None and submission.notebook is not None:
-            write_notebook(submission.notebook, folder / self.plan.notebook)
-        if submission is not None and submission.timestamp:
-            (folder / "timestamp.txt").write_text(str(submission.timestamp))
-        (folder / "results.json").write_text(json.dumps(results, indent=1))
-        gradebook.record(self.plan.course, results)
 
 
 @contextmanager
@@ -381,15 +416,21 @@ def _grading_run(course: Course, assignment: str, jobs: int, sandboxed: bool, li
 
 
 def grade_assignment(course_dir, assignment: str, students: list[str] | None = None, jobs: int | None = None,
-                     sandboxed: bool = True, progress: bool = False, **settings) -> dict[str, dict]:
+                     sandboxed: bool = True, progress: bool = False, scheduler: str | None = None,
+                     **settings) -> dict[str, dict]:
     """Grade ``assignment`` for ``students`` (default: everyone who submitted); returns student -> results.json
-    content. ``settings`` override ``c.Autograder`` options (cell_timeout=, memory=, ...)."""
+    content. ``settings`` override ``c.Autograder`` options (cell_timeout=, memory=, ...). With ``scheduler``
+    (a Dask scheduler's address) the cluster's workers grade (cluster.py) and ``jobs`` does not apply."""
     course = Course(course_dir, **settings)
     every = course.students(assignment)
     students = every if students is None else list(students)
     unknown = sorted(set(students) - set(every))
     if unknown:
         raise ValueError(f"no submission of {assignment} from {unknown} in {course.step('submitted')}")
+    if scheduler:
+        from .cluster import grade_on_cluster  # Dask is imported only here
+        return grade_on_cluster(Plan.make(course, assignment, course.limits(assignment)), students, scheduler,
+                                sandboxed, progress)
     jobs = jobs or os.cpu_count() or 1
     with _grading_run(course, assignment, jobs, sandboxed, course.limits(assignment)) as (plan, zygote, box):
         return Batch(plan, zygote, box, jobs, progress).run(students)

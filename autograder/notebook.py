@@ -198,11 +198,10 @@ def solve(release: NotebookNode, source) -> NotebookNode:
     return solved
 
 
-def write_notebook(nb: NotebookNode, path) -> None:
-    """Write a merged notebook as JSON (valid by construction: nbformat.write would validate it again, and
+def notebook_text(nb: NotebookNode) -> str:
+    """A merged notebook as JSON text (valid by construction: nbformat.writes would validate it again, and
     indenting would leave json's fast C encoder)."""
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(json.dumps(nb, ensure_ascii=False) + "\n")
+    return json.dumps(nb, ensure_ascii=False) + "\n"
 
 
 def clean_traceback(output: NotebookNode, hidden_file: str) -> NotebookNode:

@@ -38,6 +38,14 @@ def choose_device(name: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def data_parallel() -> tuple[int, int]:
+    """(rank, world size) of this process: (0, 1) unless torchrun started it and a process group is up."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -169,6 +177,9 @@ def fit(model: nn.Module, data: Data, cfg: TrainConfig = TrainConfig(), *, progr
     from . import checkpoints
 
     device = choose_device(cfg.device)
+    rank, world = data_parallel()
+    if world > 1 and device.type == "cuda":  # one GPU per process
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
     seed_everything(cfg.seed, cfg.deterministic)
     model.to(device)
     fast = _use_amp(device, cfg.amp)
@@ -189,7 +200,10 @@ def fit(model: nn.Module, data: Data, cfg: TrainConfig = TrainConfig(), *, progr
         elapsed = state["metadata"]["seconds"]
         torch.set_rng_state(state["rng"]["torch"])
         generator.set_state(state["rng"]["generator"])
-    step = torch.compile(model) if cfg.compile else model
+    step = model
+    if world > 1:  # every process holds the model and averages its gradients with the others (DDP)
+        step = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    step = torch.compile(step) if cfg.compile else step
     train = data.train.to(device)
     if fast:
         train = Split(train.x.contiguous(memory_format=torch.channels_last), train.y)
@@ -206,6 +220,8 @@ def fit(model: nn.Module, data: Data, cfg: TrainConfig = TrainConfig(), *, progr
             x, y = train.x[idx], train.y[idx]
             if cfg.augment:
                 x = random_shift(x, cfg.augment, generator)
+            if world > 1:  # the same batch and shifts in every process (same generator); each takes its share
+                x, y = x[rank::world], y[rank::world]
             with _autocast(device, cfg.amp):
                 logits = step(x)
                 loss = F.cross_entropy(logits.float(), y)
@@ -214,9 +230,12 @@ def fit(model: nn.Module, data: Data, cfg: TrainConfig = TrainConfig(), *, progr
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            loss_sum += loss.detach() * len(idx)
+            loss_sum += loss.detach() * len(y)
             correct += (logits.detach().argmax(1) == y).sum()
             bar.update()
+        if world > 1:
+            torch.distributed.all_reduce(loss_sum)
+            torch.distributed.all_reduce(correct)
         train_loss, train_acc = loss_sum.item() / n, correct.item() / n
         (val_loss, val_acc), (test_loss, test_acc) = (evaluate(model, s, amp=cfg.amp) for s in eval_splits)
         seconds = time.perf_counter() - start
@@ -225,7 +244,7 @@ def fit(model: nn.Module, data: Data, cfg: TrainConfig = TrainConfig(), *, progr
                                seconds, name)
         history.append(metrics)
         bar.set_postfix(loss=f"{train_loss:.3f}", test_acc=f"{test_acc:.3f}")
-        if checkpoint is not None:
+        if checkpoint is not None and rank == 0:
             checkpoints.save(checkpoint, model, optimizer=optimizer, scheduler=scheduler, generator=generator,
                              train_config=cfg, history=history, seconds=elapsed)
         if on_epoch is not None:
