@@ -1,7 +1,8 @@
-"""Command line: ``python -m autograder [--course-dir PATH] {grade,feedback,export,report,roster} ...``."""
+"""Command line: ``python -m autograder [--course-dir PATH] {release,grade,feedback,export,report,roster} ...``."""
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 
 from .course import Course
@@ -11,6 +12,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.split(":")[0])
     parser.add_argument("--course-dir", help="nbgrader course directory (default: this repository)")
     commands = parser.add_subparsers(dest="command", required=True)
+    release = commands.add_parser("release", help="nbgrader generate_assignment, then grade the solution once in "
+                                  "the trusted grader: its run time sets the per-submission time limit")
+    release.add_argument("assignment")
+    release.add_argument("--unsandboxed", action="store_true", help="time the solution without the sandbox")
     grade = commands.add_parser("grade", help="grade submissions in sandboxes, in parallel, into the gradebook")
     grade.add_argument("assignment")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
@@ -44,7 +49,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"not graded because of grader errors: {', '.join(failed)}", file=sys.stderr)
             return 1 if failed else 0
         course = Course(args.course_dir)
-        if args.command == "feedback":
+        if args.command == "release":
+            from .gradebook import nbgrader_tools_on_path
+            from .grading import time_solution
+            nbgrader_tools_on_path()
+            done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", args.assignment, "--force"],
+                                  cwd=course.root)
+            if done.returncode:
+                raise ValueError(f"nbgrader generate_assignment {args.assignment} failed (see above)")
+            results, seconds = time_solution(args.course_dir, args.assignment, sandboxed=not args.unsandboxed)
+            print(f"{args.assignment}: the solution scores {results['score']:g}/{results['max_score']:g} in "
+                  f"{seconds:.1f} s; a submission may run {course.limits(args.assignment).submission_timeout:g} s")
+        elif args.command == "feedback":
             from .feedback import write_feedback
             for path in write_feedback(course, args.assignment, args.student):
                 print(path)

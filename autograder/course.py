@@ -1,6 +1,7 @@
 """The nbgrader course layout and the grader's settings, both read from the course's nbgrader_config.py."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -14,6 +15,7 @@ from traitlets.config.loader import PyFileConfigLoader
 from .sandbox import Limits
 
 REPO = Path(__file__).resolve().parents[1]
+TIMING_FILE = "autograder-timing.json"
 
 
 def parse_size(text: str | int) -> int:
@@ -32,18 +34,26 @@ class Autograder(Configurable):
     cell_timeout = Float(60.0, help="Seconds each cell (and each check) may run").tag(config=True)
     timeouts = Dict(value_trait=Float(), help="Per-assignment cell time limits, e.g. {'a07_resnet': 300}"
                     ).tag(config=True)
-    submission_timeout = Float(900.0, help="Seconds one submission may run in total").tag(config=True)
+    submission_timeout = Float(900.0, help="Seconds one submission may run in total, at most").tag(config=True)
+    solution_factor = Float(10.0, help="Without a submission_timeout of its own, a submission may run this many "
+                            "times as long as the solution (timed by `python -m autograder release`)").tag(config=True)
     max_notebook_size = Unicode("20M", help="Larger submitted notebooks are not graded").tag(config=True)
     processes = Int(256, help="Processes and threads a submission may have at once (RLIMIT_NPROC)").tag(config=True)
     tmp_size = Unicode("256M", help="Size of the sandbox's private /tmp, its only writable place").tag(config=True)
-    first_uid = Int(61000, help="Sandboxed kernels run as uids first_uid, first_uid + 1, ... (2 jobs + 2 of them)"
-                    ).tag(config=True)
+    tmp_inodes = Int(20_000, help="Files and folders the sandbox's /tmp (and /dev/shm) may hold").tag(config=True)
+    first_uid = Int(61000, help="As root, sandboxed kernels run as free uids from first_uid up (2 jobs + 2 of "
+                    "them, each locked for the run)").tag(config=True)
     hidden_paths = List(Unicode(), help="More host paths the sandbox must not see").tag(config=True)
 
-    def limits(self, assignment: str) -> Limits:
-        return Limits(memory=parse_size(self.memory), cell_timeout=self.timeouts.get(assignment, self.cell_timeout),
-                      submission_timeout=self.submission_timeout, processes=self.processes,
-                      tmp_size=parse_size(self.tmp_size))
+    def limits(self, assignment: str, solution_seconds: float | None = None) -> Limits:
+        """The limits of one assignment; with the solution's run time, a submission may take solution_factor
+        times as long (but at least one cell's limit), at most submission_timeout."""
+        cell = self.timeouts.get(assignment, self.cell_timeout)
+        total = self.submission_timeout if solution_seconds is None else \
+            min(self.submission_timeout, max(cell, self.solution_factor * solution_seconds))
+        return Limits(memory=parse_size(self.memory), cell_timeout=cell,
+                      submission_timeout=total, processes=self.processes,
+                      tmp_size=parse_size(self.tmp_size), tmp_inodes=self.tmp_inodes)
 
 
 class Course:
@@ -66,6 +76,22 @@ class Course:
 
     def path(self, step: str, student: str, assignment: str) -> Path:
         return self.step(step) / student / assignment
+
+    def timing_file(self, assignment: str) -> Path:
+        """Where `python -m autograder release` stores the solution's run time (never released: see
+        CourseDirectory.ignore in autograder/nbgrader_config.py)."""
+        return self.step("source") / assignment / TIMING_FILE
+
+    def limits(self, assignment: str) -> Limits:
+        """The assignment's limits, with the solution's measured run time if there is one."""
+        try:
+            seconds = float(json.loads(self.timing_file(assignment).read_text())["solution_seconds"])
+        except FileNotFoundError:
+            seconds = None
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{self.timing_file(assignment)} is unreadable ({err}): run python -m autograder "
+                             f"release {assignment} again") from None
+        return self.settings.limits(assignment, seconds)
 
     def source_notebook(self, assignment: str) -> Path:
         """The one source notebook of ``assignment`` (ValueError if there is none or several)."""

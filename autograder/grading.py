@@ -22,6 +22,7 @@ import time
 import traceback
 import zipfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +35,9 @@ from reslab import checks
 
 from . import gradebook
 from .course import Course, parse_size
-from .notebook import BadSubmission, clean_traceback, merge, read_submission
-from .sandbox import Kernel, Limits, SandboxError, Settings, Zygote, bubblewrap
+from .notebook import (BadSubmission, clean_traceback, merge, open_folder, read_submission, read_timestamp, solve,
+                       write_notebook)
+from .sandbox import Kernel, Limits, SandboxError, Settings, Uids, Zygote, bubblewrap
 
 OUTPUTS_LIMIT = 64 << 20  # bytes of one probe's .npz
 ERROR_LIMIT = 64 << 10
@@ -109,40 +111,64 @@ def load_outputs(data: bytes) -> dict:
         raise checks.CheckFailed(f"the outputs could not be read as plain arrays ({err})") from None
 
 
-class Submission:
-    """One student's notebook, read and merged with the release, or the reason it cannot be graded."""
+def error_message(data: bytes) -> str:
+    """The message of a probe's error file, which the student's code may have written: any JSON, or none."""
+    try:
+        message = json.loads(data, parse_int=float)
+    except (ValueError, RecursionError):
+        message = None
+    if isinstance(message, dict) and isinstance(message.get("error"), str):
+        return message["error"][:2000]
+    return f"the check failed with an unreadable error file ({data[:200]!r})"
 
-    def __init__(self, plan: Plan, student: str):
+
+class Submission:
+    """One student's notebook, read and merged with the release, or the reason it cannot be graded. Nothing
+    in the student's folder is trusted: no link is followed, no FIFO or device opened (see notebook.py)."""
+
+    def __init__(self, plan: Plan, student: str, notebook: NotebookNode | None = None):
+        """The student's submitted notebook, or ``notebook`` (the instructor's solution) when given."""
         self.plan, self.student = plan, student
-        self.folder = plan.course.path("submitted", student, plan.assignment)
         self.notes, self.notebook, self.reason, self.timestamp = [], None, "", None
+        if notebook is not None:
+            self.notebook = merge(plan.release, notebook)[0]
+            return
         try:
-            self.timestamp = plan.course.coursedir.get_existing_timestamp(str(self.folder))
-        except Exception:
-            self.notes.append("timestamp.txt is unreadable: the submission time was not recorded")
-        try:
-            submitted = read_submission(str(self._locate()), parse_size(plan.course.settings.max_notebook_size))
-            self.notebook, restored = merge(plan.release, submitted)
-            self.notes += restored
+            folder = open_folder(plan.course.step("submitted"), student, plan.assignment)
         except BadSubmission as err:
             self.reason = str(err)
+            return
+        try:
+            try:
+                self.timestamp = read_timestamp(folder)
+            except BadSubmission as err:
+                self.notes.append(f"{err}: the submission time was not recorded")
+            submitted, repaired = read_submission(self._locate(folder),
+                                                  parse_size(plan.course.settings.max_notebook_size), folder)
+            self.notebook, restored = merge(plan.release, submitted)
+            self.notes += repaired + restored
+        except BadSubmission as err:
+            self.reason = str(err)
+        finally:
+            os.close(folder)
 
-    def _locate(self) -> Path:
+    def _locate(self, folder: int) -> str:
         """The expected notebook, or the only other notebook there (a renamed copy), noting extra files."""
-        expected = self.folder / self.plan.notebook
-        files = sorted(p.name for p in self.folder.iterdir() if p.name not in (self.plan.notebook, "timestamp.txt"))
+        names = set(os.listdir(folder))
+        present = self.plan.notebook in names
+        files = sorted(names - {self.plan.notebook, "timestamp.txt"})
         notebooks = [name for name in files if name.endswith(".ipynb")]
-        extra = [name for name in files if name not in notebooks or expected.exists()]
+        extra = [name for name in files if name not in notebooks or present]
         if extra:
             self.notes.append(f"ignored extra files: {', '.join(map(repr, extra[:10]))}"
                               + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
-        if expected.exists() or expected.is_symlink():
-            return expected
+        if present:
+            return self.plan.notebook
         if len(notebooks) == 1:
             self.notes.append(f"{self.plan.notebook} is missing; graded {notebooks[0]!r} in its place")
-            return self.folder / notebooks[0]
+            return notebooks[0]
         raise BadSubmission(f"{self.plan.notebook} was not submitted" +
-                            (f" (found {', '.join(map(repr, notebooks))}: rename yours)" if notebooks else ""))
+                            (f" (found {', '.join(map(repr, notebooks[:10]))}: rename yours)" if notebooks else ""))
 
     def zero(self, reason: str) -> list[dict]:
         return [_test(name, c.points, message=f"not graded: {reason}") for name, c in self.plan.checks.items()]
@@ -201,8 +227,7 @@ class Submission:
         try:
             error = kernel.get(outputs + ".error.json", ERROR_LIMIT)
             if error is not None:
-                message = json.loads(error)["error"]
-                raise checks.CheckFailed(message if isinstance(message, str) else repr(message))
+                raise checks.CheckFailed(error_message(error))
             produced = kernel.get(outputs, OUTPUTS_LIMIT)
             if produced is None:
                 raise checks.CheckFailed(f"{check.description}: the check wrote no outputs")
@@ -309,11 +334,32 @@ class Batch:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         if submission is not None and submission.notebook is not None:
-            nbformat.write(submission.notebook, folder / self.plan.notebook)
+            write_notebook(submission.notebook, folder / self.plan.notebook)
         if submission is not None and submission.timestamp:
             (folder / "timestamp.txt").write_text(str(submission.timestamp))
         (folder / "results.json").write_text(json.dumps(results, indent=1))
         gradebook.record(self.plan.course, results)
+
+
+@contextmanager
+def _grading_run(course: Course, assignment: str, jobs: int, sandboxed: bool, limits: Limits):
+    """The plan, the fork server and the sandbox settings that every submission of one run shares."""
+    if sandboxed and not bubblewrap():
+        raise SandboxError("bubblewrap (bwrap) is not installed, so student code cannot be sandboxed: install it "
+                           "(apt-get install bubblewrap), or pass --unsandboxed to run it unprotected")
+    userns = sandboxed and os.geteuid() != 0  # an ordinary user: unprivileged user namespaces instead of uids
+    zygote = Zygote(preload(nbformat.read(course.source_notebook(assignment), as_version=4)))  # warms up meanwhile
+    uids = None
+    try:
+        plan = Plan.make(course, assignment, limits)
+        if sandboxed and not userns:
+            uids = Uids(course.settings.first_uid, 2 * jobs + 2)
+        yield plan, zygote, Settings(limits, hidden=course.hidden(), visible=course.visible(), sandboxed=sandboxed,
+                                     uids=uids and uids.free, userns=userns)
+    finally:
+        zygote.close()
+        if uids is not None:
+            uids.close()
 
 
 def grade_assignment(course_dir, assignment: str, students: list[str] | None = None, jobs: int | None = None,
@@ -326,23 +372,32 @@ def grade_assignment(course_dir, assignment: str, students: list[str] | None = N
     unknown = sorted(set(students) - set(every))
     if unknown:
         raise ValueError(f"no submission of {assignment} from {unknown} in {course.step('submitted')}")
-    if sandboxed and not bubblewrap():
-        raise SandboxError("bubblewrap (bwrap) is not installed, so student code cannot be sandboxed: install it "
-                           "(apt-get install bubblewrap), or pass --unsandboxed to run it unprotected")
-    if sandboxed and os.geteuid() != 0:
-        raise SandboxError("sandboxed grading must run as root: it gives each kernel an unprivileged uid of its "
-                           "own (use a container), or pass --unsandboxed to run student code unprotected")
-    zygote = Zygote(preload(nbformat.read(course.source_notebook(assignment), as_version=4)))  # warms up meanwhile
-    try:
-        limits = course.settings.limits(assignment)
-        plan = Plan.make(course, assignment, limits)
-        jobs = jobs or os.cpu_count() or 1
-        uids = None
-        if sandboxed:
-            uids = queue.Queue()
-            for offset in range(2 * jobs + 2):
-                uids.put(course.settings.first_uid + offset)
-        box = Settings(limits, hidden=course.hidden(), visible=course.visible(), sandboxed=sandboxed, uids=uids)
+    jobs = jobs or os.cpu_count() or 1
+    with _grading_run(course, assignment, jobs, sandboxed, course.limits(assignment)) as (plan, zygote, box):
         return Batch(plan, zygote, box, jobs, progress).run(students)
-    finally:
-        zygote.close()
+
+
+def time_solution(course_dir, assignment: str, sandboxed: bool = True, **settings) -> tuple[dict, float]:
+    """Grade the instructor's own solution once, as a submission; it must get full marks (ValueError
+    otherwise). Its run time, stored next to the source, sets the per-submission time limit
+    (Course.limits). Returns its results and the seconds."""
+    course = Course(course_dir, **settings)
+    with _grading_run(course, assignment, 1, sandboxed, course.settings.limits(assignment)) as (plan, zygote, box):
+        submission = Submission(plan, "solution", solve(plan.release, course.source_notebook(assignment)))
+        scratch = tempfile.mkdtemp(prefix="autograder-")
+        try:
+            (Path(scratch) / "empty").touch()
+            kernel = Kernel(zygote, box, scratch)
+            try:
+                started = time.monotonic()
+                results = submission.results(submission.run(kernel), 0.0)
+                seconds = time.monotonic() - started
+            finally:
+                kernel.close()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if results["score"] != results["max_score"]:
+        raise ValueError(f"{assignment}: the solution scores {results['score']:g}/{results['max_score']:g} in the "
+                         f"trusted grader: {results['output'] or [t['output'] for t in results['tests']]}")
+    course.timing_file(assignment).write_text(json.dumps({"solution_seconds": round(seconds, 2)}) + "\n")
+    return results, seconds

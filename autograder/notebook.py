@@ -3,10 +3,11 @@
 The notebook that runs is the release notebook's structure (test and locked cells exactly as released, as
 nbgrader's checksums define them) with the student's solution cells and the student's own extra cells put
 back in place. Deleted or edited test and locked cells are thus restored, and every restoration is noted.
+Everything here is linear in the notebook's size: no schema validation of the student's JSON (only the few
+fields the grader uses are read, each checked for its type), no per-cell copies of the release.
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -16,55 +17,120 @@ import nbformat
 from nbformat import NotebookNode
 from nbgrader import utils
 
+from .sandbox import open_dir
+
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+CELL_TYPES = ("code", "markdown", "raw")
+LONGEST_INT = 1000  # digits
 
 
 class BadSubmission(ValueError):
     """A submission that cannot be graded at all; the message is the reason recorded for the student."""
 
 
-def read_submission(path: str, max_bytes: int) -> NotebookNode:
-    """The notebook at ``path``, or BadSubmission saying why not (never follows a symbolic link)."""
-    name = os.path.basename(path)
+def read_file(name: str, max_bytes: int, dir_fd: int | None = None) -> bytes:
+    """A regular file's bytes, never through a link, never blocking on a FIFO or a device; BadSubmission if
+    it is something else or larger than ``max_bytes``."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=dir_fd)
     except OSError as err:
-        raise BadSubmission(f"{name} cannot be opened ({err.strerror}); it must be a regular file") from None
+        raise BadSubmission(f"{os.path.basename(name)} cannot be opened ({err.strerror}); it must be a "
+                            "regular file") from None
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise BadSubmission(f"{name} is not a regular file")
+            raise BadSubmission(f"{os.path.basename(name)} is not a regular file")
         if info.st_size > max_bytes:
-            raise BadSubmission(f"{name} is {info.st_size / 2**20:.1f} MB, more than the limit of "
-                                f"{max_bytes / 2**20:.0f} MB (clear the outputs before submitting)")
-        data = f.read(max_bytes + 1)
+            raise BadSubmission(f"{os.path.basename(name)} is {info.st_size / 2**20:.1f} MB, more than the limit "
+                                f"of {max_bytes / 2**20:.0f} MB (clear the outputs before submitting)")
+        return f.read(max_bytes + 1)[:max_bytes]
+
+
+def open_folder(base, *parts: str) -> int:
+    """A file descriptor of the folder ``base/part/...`` reached without following a link in any ``part``
+    (``base`` is the instructor's); BadSubmission if a part is a link or not a folder."""
+    try:
+        return open_dir(base, *parts)
+    except OSError as err:
+        raise BadSubmission(f"the submission folder cannot be opened ({err.strerror}): "
+                            f"{'/'.join(parts)} must be folders, not links") from None
+
+
+def read_timestamp(dir_fd: int):
+    """The submission time in ``timestamp.txt`` (nbgrader's format), None if there is none; BadSubmission if it
+    is unreadable (nbgrader's own reader would follow links and block on a FIFO)."""
+    try:
+        os.stat("timestamp.txt", dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    text = read_file("timestamp.txt", 1024, dir_fd).decode("utf-8", errors="replace").strip()
+    try:
+        return utils.parse_utc(text) if text else None
+    except (ValueError, OverflowError):
+        raise BadSubmission(f"timestamp.txt holds no time: {text[:100]!r}") from None
+
+
+def _int(text: str):
+    """Python refuses to parse integers of more than 4300 digits; no notebook field the grader reads needs them."""
+    return int(text) if len(text) <= LONGEST_INT else float(text)
+
+
+def read_submission(name: str, max_bytes: int, dir_fd: int | None = None) -> tuple[NotebookNode, list[str]]:
+    """The notebook ``name`` (relative to ``dir_fd``), with notes on the cells that had to be repaired, or
+    BadSubmission saying why it cannot be graded."""
+    base = os.path.basename(name)
+    data = read_file(name, max_bytes, dir_fd)
     if not data.strip():
-        raise BadSubmission(f"{name} is empty")
+        raise BadSubmission(f"{base} is empty")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise BadSubmission(f"{name} is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})") from None
+        raise BadSubmission(f"{base} is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})") from None
     try:
-        content = json.loads(text)
+        content = json.loads(text, parse_int=_int)
     except json.JSONDecodeError as err:
-        raise BadSubmission(f"{name} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}); "
+        raise BadSubmission(f"{base} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}); "
                             "was it edited outside Jupyter?") from None
-    except RecursionError:
-        raise BadSubmission(f"{name} is not valid JSON (nested too deeply)") from None
+    except (RecursionError, ValueError):
+        raise BadSubmission(f"{base} is not valid JSON (nested too deeply or an unreadable number)") from None
     if not isinstance(content, dict) or not isinstance(content.get("cells"), list):
-        raise BadSubmission(f"{name} is JSON but not a Jupyter notebook (no list of cells)")
+        if isinstance(content, dict) and content.get("nbformat") == 3 and isinstance(content.get("worksheets"), list):
+            return _upgrade(base, content)
+        raise BadSubmission(f"{base} is JSON but not a Jupyter notebook (no list of cells)")
+    return _cells(content["cells"])
+
+
+def _upgrade(name: str, content: dict) -> tuple[NotebookNode, list[str]]:
+    """An nbformat 3 notebook, upgraded by nbformat's own converter."""
     try:
-        nb = nbformat.reads(text, as_version=4)
-        for cell in nb.cells:
-            cell.source  # every cell must have its source
+        upgraded = nbformat.convert(nbformat.from_dict(content), 4)
     except Exception as err:  # nbformat raises many kinds on malformed notebooks
-        raise BadSubmission(f"{name} is not a valid Jupyter notebook ({type(err).__name__}: "
-                            f"{str(err).splitlines()[0][:200] if str(err) else ''})") from None
-    return nb
+        raise BadSubmission(f"{name} is an nbformat 3 notebook that cannot be upgraded "
+                            f"({type(err).__name__}: {str(err)[:200]})") from None
+    nb, notes = _cells(upgraded.get("cells", []))
+    return nb, [f"{name} is in the old nbformat 3: upgraded to nbformat 4"] + notes
+
+
+def _cells(cells: list) -> tuple[NotebookNode, list[str]]:
+    """The cells the grader can use (type, source, metadata); the others are left out, with a note."""
+    kept, dropped = [], []
+    for number, cell in enumerate(cells, 1):
+        source = cell.get("source") if isinstance(cell, dict) else None
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        if not isinstance(cell, dict) or cell.get("cell_type") not in CELL_TYPES or not isinstance(source, str):
+            dropped.append(number)
+            continue
+        metadata = cell.get("metadata")
+        metadata = nbformat.from_dict(metadata) if isinstance(metadata, dict) else NotebookNode()
+        kept.append(NotebookNode(cell_type=cell["cell_type"], source=source, metadata=metadata))
+    notes = [f"left out {len(dropped)} malformed cell(s) (unknown type or a source that is not text): "
+             f"number {', '.join(map(str, dropped[:10]))}{' ...' if len(dropped) > 10 else ''}"] if dropped else []
+    return NotebookNode(cells=kept), notes
 
 
 def _grade_id(cell) -> str | None:
-    meta = cell.get("metadata", {}).get("nbgrader")
+    meta = cell.metadata.get("nbgrader")
     grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
     return grade_id if isinstance(grade_id, str) else None
 
@@ -76,19 +142,19 @@ def _checksum(cell) -> str | None:
         return None
 
 
-_NEW_CELL = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell,
-             "raw": nbformat.v4.new_raw_cell}
-
-
-def _plain(cell: NotebookNode) -> NotebookNode:
-    """A student's own cell without nbgrader metadata (no forged grade cells)."""
-    return _NEW_CELL[cell.cell_type](cell.source)
+def _new_cell(cell_type: str, source: str, metadata: dict | None = None) -> NotebookNode:
+    """A notebook cell without schema validation (nbformat's constructors validate each cell: quadratic
+    cost on big notebooks); ids are unique within the merged notebook."""
+    cell = NotebookNode(cell_type=cell_type, metadata=nbformat.from_dict(metadata or {}), source=source)
+    if cell_type == "code":
+        cell.outputs, cell.execution_count = [], None
+    return cell
 
 
 def merge(release: NotebookNode, submitted: NotebookNode) -> tuple[NotebookNode, list[str]]:
     """The notebook to run: release cells in release order, the student's solution cells in their place,
-    the student's extra cells after the release cell they followed. Returns it and the notes on what was
-    restored."""
+    the student's extra cells (without nbgrader metadata, so no forged grade cells) after the release cell
+    they followed. Returns it and the notes on what was restored."""
     released = {gid: cell for cell in release.cells if (gid := _grade_id(cell))}
     theirs, extra, anchor = {}, {None: []}, None
     for cell in submitted.cells:
@@ -96,29 +162,47 @@ def merge(release: NotebookNode, submitted: NotebookNode) -> tuple[NotebookNode,
         if gid in released and gid not in theirs:
             theirs[gid], anchor = cell, gid
         else:
-            extra.setdefault(anchor, []).append(_plain(cell))
+            extra.setdefault(anchor, []).append(_new_cell(cell.cell_type, cell.source))
     notes, cells = [], list(extra[None])
     for cell in release.cells:
         gid = _grade_id(cell)
         if gid is None:  # not nbgrader's: the student's copy, if any, is kept among their own cells
             continue
         mine = theirs.get(gid)
+        source = cell.source
         if utils.is_solution(cell):
             if mine is None:
                 notes.append(f"solution cell '{gid}' was missing: its original stub was used")
             else:
-                cell = nbformat.from_dict({**cell, "source": mine.source})
+                source = mine.source
         elif mine is None:
             notes.append(f"{'test' if utils.is_grade(cell) else 'locked'} cell '{gid}' was deleted: restored")
         elif _checksum(mine) != cell.metadata.nbgrader.get("checksum") or mine.cell_type != cell.cell_type:
             notes.append(f"{'test' if utils.is_grade(cell) else 'locked'} cell '{gid}' was edited: restored")
-        cells.append(cell)
+        cells.append(_new_cell(cell.cell_type, source, cell.metadata))
         cells.extend(extra.get(gid, []))
-    merged = copy.deepcopy(nbformat.v4.new_notebook(cells=cells, metadata=release.metadata))
-    for cell in merged.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    return merged, notes
+    for number, cell in enumerate(cells):
+        cell.id = f"cell-{number}"
+    return NotebookNode(cells=cells, metadata=nbformat.from_dict(release.metadata), nbformat=4,
+                        nbformat_minor=max(5, release.get("nbformat_minor", 5))), notes
+
+
+def solve(release: NotebookNode, source) -> NotebookNode:
+    """The release notebook with the source notebook's (at path ``source``) solutions in its solution cells:
+    an honest, complete submission."""
+    answers = {gid: c.source for c in nbformat.read(source, as_version=4).cells
+               if (gid := _grade_id(c)) and utils.is_solution(c)}
+    solved = nbformat.from_dict(release)
+    for cell in solved.cells:
+        cell.source = answers.get(_grade_id(cell), cell.source)
+    return solved
+
+
+def write_notebook(nb: NotebookNode, path) -> None:
+    """Write a merged notebook as JSON (valid by construction: nbformat.write would validate it again, and
+    indenting would leave json's fast C encoder)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(nb, ensure_ascii=False) + "\n")
 
 
 def clean_traceback(output: NotebookNode, hidden_file: str) -> NotebookNode:

@@ -2,19 +2,22 @@
 
 bubblewrap builds the sandbox (read-only host, private /tmp, /dev, /proc, no network, hidden course
 files) around a placeholder process; the zygote (zygote.py, torch already imported) forks a kernel that
-joins the sandbox's namespaces and drops root for an unprivileged uid, so a submission costs a fork, not a
-fresh ``import torch``. Killing the placeholder, the first process of the sandbox's pid namespace, kills
+joins the sandbox's namespaces and drops root for an unprivileged uid (as root; each run locks its uids), or
+stays the grader's own user inside the sandbox's user namespace (as an ordinary user), so a submission costs
+a fork, not a fresh ``import torch``. Killing the placeholder, the first process of the sandbox's pid namespace, kills
 every process the submission started, detached ones included. The grader talks to the kernel over
 ZeroMQ IPC sockets inside the sandbox's /tmp, reached through ``/proc/<pid>/root``.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import queue
 import secrets
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -31,6 +34,8 @@ from nbformat.v4 import new_output, output_from_msg
 ZYGOTE = Path(__file__).with_name("zygote.py")
 WORK, KERNEL, HOME = "/tmp/work", "/tmp/kernel", "/tmp/home"
 MAX_MESSAGE = 32 << 20  # larger kernel messages are dropped by ZeroMQ, never buffered by the grader
+SOCKETS = dict(shell_port=1, iopub_port=2, stdin_port=3, control_port=4, hb_port=5)
+UID_LOCKS = "/run/lock/autograder"  # one lock file per uid: grading runs on one machine never share a uid
 
 
 class SandboxError(RuntimeError):
@@ -44,7 +49,8 @@ class Limits:
     cell_timeout: float            # seconds per cell and per check
     submission_timeout: float      # seconds per submission
     processes: int                 # RLIMIT_NPROC of the sandbox's own uid (threads count too)
-    tmp_size: int                  # bytes of the sandbox's /tmp and /dev/shm
+    tmp_size: int                  # bytes of each of the sandbox's /tmp, /tmp/work and /dev/shm
+    tmp_inodes: int = 20_000       # files and folders in each of them (each costs the host kernel memory)
     output_bytes: int = 100_000    # text kept per cell in the graded notebook
     startup_timeout: float = 120.0
 
@@ -104,6 +110,46 @@ class Zygote:
         self._proc.wait()
 
 
+class Uids:
+    """Unprivileged uids for the kernels of one grading run, each held under an flock on its own lock file, so
+    that concurrent runs (other courses, other instructors) never share a uid and its RLIMIT_NPROC count."""
+
+    def __init__(self, first: int, count: int, span: int = 10_000):
+        os.makedirs(UID_LOCKS, mode=0o755, exist_ok=True)
+        self.free, self._locks = queue.Queue(), []
+        for uid in range(first, first + span):
+            fd = os.open(f"{UID_LOCKS}/{uid}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another grading run holds it
+                os.close(fd)
+                continue
+            self._locks.append(fd)
+            self.free.put(uid)
+            if len(self._locks) == count:
+                return
+        self.close()
+        raise SandboxError(f"fewer than {count} free uids from {first} to {first + span - 1} (other grading runs "
+                           "hold them): wait, or set c.Autograder.first_uid elsewhere")
+
+    def close(self):
+        for fd in self._locks:
+            os.close(fd)
+        self._locks = []
+
+
+def open_dir(base: str, *parts: str) -> int:
+    """A file descriptor of the folder base/part/..., reached without following a link in any part."""
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    for part in parts:
+        try:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+        finally:
+            os.close(fd)
+        fd = inner
+    return fd
+
+
 @dataclass(frozen=True)
 class Settings:
     """What every sandbox of a grading run shares."""
@@ -111,16 +157,20 @@ class Settings:
     hidden: tuple[str, ...] = ()      # host paths the student must not see (folders become empty)
     visible: tuple[str, ...] = ()     # host paths shown again inside hidden folders (the interpreter, the library)
     sandboxed: bool = True
-    uids: "queue.Queue[int] | None" = None  # unprivileged uids for kernels; None keeps the grader's uid
+    uids: "queue.Queue[int] | None" = None  # unprivileged uids for kernels (as root); None keeps the grader's
+    userns: bool = False              # not root: an unprivileged user namespace per sandbox instead of a uid
 
     def bwrap_argv(self, info_fd: int, empty_file: str) -> list[str]:
-        argv = [bubblewrap(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+        argv = [bubblewrap(), *(["--unshare-user"] if self.userns else []),
+                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                 "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox",
                 "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--info-fd", str(info_fd),
                 "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", "/tmp",
-                "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", "/dev/shm"]
-        for path, mode in ((WORK, "1777"), (KERNEL, "1777"), (HOME, "0700")):  # root's, so the student
-            argv += ["--perms", mode, "--dir", path]  # can never swap the first two for links
+                "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", "/dev/shm",
+                # mounts of their own: nobody, not even their owner in a user namespace, can rename them
+                "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", WORK,
+                "--perms", "1777", "--size", str(1 << 20), "--tmpfs", KERNEL,
+                "--perms", "0700", "--dir", HOME]
         hidden = sorted({os.path.realpath(p) for p in self.hidden if os.path.exists(p)}, key=lambda p: p.count("/"))
         covered = ["/tmp"]
         for path in ["/run", str(Path.home())] + [p for p in hidden if os.path.isdir(p)]:
@@ -136,6 +186,8 @@ class Settings:
         for path in hidden:
             if not os.path.isdir(path) and not any(_inside(path, c) for c in covered):
                 argv += ["--ro-bind", empty_file, path]
+        for path in covered[1:]:  # the empty folders are read-only too (in a user namespace they would be ours)
+            argv += ["--remount-ro", path]
         return argv + ["--", "/bin/sh", "-c", "echo ready && exec sleep infinity"]
 
 
@@ -170,7 +222,8 @@ class Kernel:
     def __init__(self, zygote: Zygote, settings: Settings, scratch: str):
         self.settings, self.limits = settings, settings.limits
         self.uid = settings.uids.get() if settings.uids is not None else None
-        self._bwrap = self._ns = self._tmp = None
+        self._bwrap = self._ns = self._ns_pid = self._tmp = None
+        self._dirs = {}
         try:
             if settings.sandboxed:
                 self._start_bwrap(scratch)
@@ -181,8 +234,10 @@ class Kernel:
                 for path in (WORK, KERNEL, HOME):
                     os.makedirs(host + path)
             self._host, self._inner = host, inner
+            for path in (WORK, KERNEL, HOME):  # held open: whatever the student renames, we keep these folders
+                self._dirs[path] = open_dir(host, *path.strip("/").split("/"))
             if self.uid is not None:
-                os.chown(host + HOME, self.uid, self.uid)
+                os.fchown(self._dirs[HOME], self.uid, self.uid)
             self._connect(zygote)
         except BaseException:
             self.close()
@@ -207,41 +262,64 @@ class Kernel:
 
     def _connect(self, zygote: Zygote):
         key = secrets.token_hex(32)
-        ports = dict(shell_port=1, iopub_port=2, stdin_port=3, control_port=4, hb_port=5)
         info = dict(transport="ipc", ip=self._inner + KERNEL + "/k", key=key, signature_scheme="hmac-sha256",
-                    kernel_name="", **ports)
-        conn = KERNEL + "/connection.json"
-        self._write(conn, json.dumps(info).encode(), owner=self.uid)  # the kernel rewrites it
+                    kernel_name="", **SOCKETS)
+        self._write(KERNEL, "connection.json", json.dumps(info).encode(), owner=self.uid)  # the kernel rewrites it
+        inodes = f"nr_inodes={self.limits.tmp_inodes}"  # bubblewrap sets the sizes; the fork server adds this
+        tmpfs = {path: inodes for path in ("/tmp", "/dev/shm", WORK, KERNEL)} if self._ns_pid else {}
+        own_count = self.uid is not None or self.settings.userns  # RLIMIT_NPROC counts per uid and user namespace
         self.pid = zygote.spawn(dict(
-            ns_pid=getattr(self, "_ns_pid", None), uid=self.uid, cwd=self._inner + WORK,
-            connection_file=self._inner + conn, log=self._inner + KERNEL + "/log", env=_kernel_env(self._inner + HOME),
+            ns_pid=self._ns_pid, uid=self.uid, cwd=self._inner + WORK,
+            connection_file=self._inner + KERNEL + "/connection.json", log=self._inner + KERNEL + "/log",
+            env=_kernel_env(self._inner + HOME), tmpfs=tmpfs,
             rlimits={"RLIMIT_AS": self.limits.memory, "RLIMIT_CORE": 0,
-                     **({"RLIMIT_NPROC": self.limits.processes} if self.uid is not None else {})}))
+                     **({"RLIMIT_NPROC": self.limits.processes} if own_count else {})}))
         self._pid_start = _proc_start(self.pid)
         self.session = Session(key=key.encode(), signature_scheme="hmac-sha256")
         self._context = zmq.Context()
         self._sockets = {}
+        self._await_sockets()
         for name, kind in (("shell", zmq.DEALER), ("iopub", zmq.SUB), ("control", zmq.DEALER)):
             sock = self._context.socket(kind)
             sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
             sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.RECONNECT_IVL, -1)  # connected once, before student code runs: never again
             if kind == zmq.SUB:
                 sock.setsockopt(zmq.SUBSCRIBE, b"")
-            sock.connect(f"ipc://{self._host}{KERNEL}/k-{ports[name + '_port']}")
+            sock.connect(f"ipc://{self._socket_path(SOCKETS[name + '_port'])}")
             self._sockets[name] = sock
+
+    def _socket_path(self, number: int) -> str:
+        return f"/proc/self/fd/{self._dirs[KERNEL]}/k-{number}"
+
+    def _await_sockets(self):
+        """Wait until the kernel listens on all its sockets. No student code has run yet, so these are the
+        kernel's own; the grader never reconnects later, when the student could have put others there."""
+        deadline = time.monotonic() + self.limits.startup_timeout
+        waiting = set(SOCKETS.values())
+        while waiting:
+            if time.monotonic() > deadline or not self.alive():
+                raise SandboxError(f"the sandboxed kernel did not start: {self.log()[-2000:]}")
+            for number in sorted(waiting):
+                with socket.socket(socket.AF_UNIX) as probe:
+                    try:
+                        probe.connect(self._socket_path(number))
+                        waiting.discard(number)
+                    except OSError:
+                        break
+            time.sleep(0.02 if waiting else 0)
 
     def wait_ready(self):
         """One empty execution (reply and idle status): the kernel runs and its output reaches us."""
         if self.execute("", self.limits.startup_timeout, silent=True).status != "ok":
             raise SandboxError(f"the sandboxed kernel did not start: {self.log()[-2000:]}")
-        os.chmod(self._host + KERNEL, 0o755)  # its sockets exist: from now on nobody may add links beside them
+        os.fchmod(self._dirs[KERNEL], 0o755)  # its sockets exist: from now on nobody may add links beside them
 
     def log(self) -> str:
         """What the kernel process wrote to its own stdout and stderr (start-up failures)."""
         try:
-            with open(f"{self._host}{KERNEL}/log", "rb") as f:
-                return f.read(1 << 20).decode(errors="replace")
-        except OSError:
+            return self._read(KERNEL, "log", 1 << 20).decode(errors="replace")
+        except (OSError, ValueError):
             return ""
 
     # -- running code -------------------------------------------------------------------------------
@@ -315,22 +393,20 @@ class Kernel:
         """The path of a work-dir file as the kernel sees it."""
         return f"{self._inner}{WORK}/{name}"
 
-    def _write(self, path: str, data: bytes, owner: int | None = None):
-        """Create a new file (never through a link: the student cannot rename the root-owned folders on
-        the way, and O_EXCL | O_NOFOLLOW covers the last step)."""
-        fd = os.open(self._host + path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    def _write(self, folder: str, name: str, data: bytes, owner: int | None = None):
+        """Create a new file in one of the sandbox's folders (held open, so never through a link: O_EXCL |
+        O_NOFOLLOW covers the last step)."""
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=self._dirs[folder])
         with os.fdopen(fd, "wb") as f:
             if owner is not None:
                 os.fchown(fd, owner, owner)
             f.write(data)
 
-    def put(self, name: str, data: bytes):
-        self._write(f"{WORK}/{name}", data)
-
-    def get(self, name: str, limit: int) -> bytes | None:
-        """A regular file the kernel wrote (no links, FIFOs or devices), None if absent; ValueError if too big."""
+    def _read(self, folder: str, name: str, limit: int) -> bytes | None:
+        """A regular file in one of the sandbox's folders (no links, FIFOs or devices), None if absent or not a
+        regular file; ValueError if larger than ``limit``."""
         try:
-            fd = os.open(f"{self._host}{WORK}/{name}", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=self._dirs[folder])
         except OSError:
             return None
         with os.fdopen(fd, "rb") as f:
@@ -340,6 +416,13 @@ class Kernel:
             if st.st_size > limit:
                 raise ValueError(f"{name} is {st.st_size} bytes, more than the limit of {limit}")
             return f.read(limit + 1)[:limit]
+
+    def put(self, name: str, data: bytes):
+        self._write(WORK, name, data)
+
+    def get(self, name: str, limit: int) -> bytes | None:
+        """A regular file the kernel wrote in its work folder, None if absent; ValueError if too big."""
+        return self._read(WORK, name, limit)
 
     # -- teardown -------------------------------------------------------------------------------------
     def close(self):
@@ -371,6 +454,9 @@ class Kernel:
                 os.killpg(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        for fd in self._dirs.values():
+            os.close(fd)
+        self._dirs = {}
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None

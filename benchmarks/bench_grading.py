@@ -22,14 +22,14 @@ import nbformat
 from nbgrader.api import Gradebook
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
-
-from adversarial.notebooks import solve  # noqa: E402
+sys.path[:0] = [str(REPO)]
 
 from autograder import gradebook  # noqa: E402
+from autograder.notebook import solve  # noqa: E402
 from autograder.course import Course  # noqa: E402
 
-ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+ENV = {**os.environ, "AUTOGRADER_ALLOW_STOCK_AUTOGRADE": "1",  # stock nbgrader: the unprotected mode
+       "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def run(*argv, cwd) -> float:
@@ -45,8 +45,7 @@ def make_course(root: Path, assignment: str, submissions: int) -> None:
     (root / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.course_id = 'bench'\n")
     run(sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force", cwd=root)
     course = Course(root)
-    solved = solve(gradebook.release(course, assignment),
-                   nbformat.read(course.source_notebook(assignment), as_version=4))
+    solved = solve(gradebook.release(course, assignment), course.source_notebook(assignment))
     for i in range(submissions):
         folder = course.path("submitted", f"student{i:02d}", assignment)
         folder.mkdir(parents=True)

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from adversarial.cases import ASSIGNMENT, CASES, DETACHED_MARKER
-from adversarial.notebooks import solve
+from adversarial.cases import ASSIGNMENT, CASES, DETACHED_MARKER, SLEEPS
 from nbgrader.api import Gradebook
 
 from autograder import grade_assignment, gradebook
+from autograder.grading import time_solution
+from autograder.notebook import solve
 from autograder.course import Course
 from autograder.export import export
 from autograder.feedback import write_feedback
@@ -30,7 +31,8 @@ from reslab import checks
 REPO = Path(__file__).resolve().parents[1]
 POINTS = {c.name: c.points for c in checks.checks_for(ASSIGNMENT)}
 BY_NAME = {case.name: case for case in CASES}
-FIRST_UID = 62000
+FIRST_UID = 63000
+SOLUTION_FACTOR = 6  # a submission may run 6 times as long as the solution
 
 
 def cli(course, *args, env=None):
@@ -66,38 +68,36 @@ def sandbox_processes() -> list[str]:
 @pytest.fixture(scope="module")
 def course():
     root = Path(tempfile.mkdtemp(prefix="autograder-test-", dir="/var/tmp"))
-    (root / "source").symlink_to(REPO / "solutions")
+    shutil.copytree(REPO / "solutions" / ASSIGNMENT, root / "source" / ASSIGNMENT)  # the solution's timing goes there
     (root / "nbgrader_config.py").write_text(
         "c = get_config()\nc.CourseDirectory.course_id = 'adversarial'\nc.Autograder.timeouts = {'a06_scaling': 6}\n"
-        f"c.Autograder.first_uid = {FIRST_UID}\n")  # other test suites may grade at the same time
+        f"c.Autograder.first_uid = {FIRST_UID}\nc.Autograder.solution_factor = {SOLUTION_FACTOR}\n")
     yield root
     shutil.rmtree(root)
 
 
-@pytest.fixture(scope="module")
-def batch(course):
-    """Write every adversarial submission, grade them all at once, return (results, seconds)."""
+def solve_release(course: Path):
+    """(the solved release notebook, the source notebook's path) of the course's assignment."""
     layout = Course(course)
-    release = gradebook.release(layout, ASSIGNMENT)
     source = layout.source_notebook(ASSIGNMENT)
-    solved = solve(release, nbformat.read(source, as_version=4))
-    server = socket.create_server(("127.0.0.1", 0))
+    return solve(gradebook.release(layout, ASSIGNMENT), source), source
+
+
+def write_submissions(course: Path, server: socket.socket) -> None:
+    """Every adversarial submission in course/submitted/."""
+    layout = Course(course)
+    solved, source = solve_release(course)
     targets = {"source": str(source), "source_real": str(source.resolve()), "gradebook": str(course / "gradebook.db"),
                "submitted": str(course / "submitted"), "grader": str(REPO / "autograder" / "grading.py"),
-               "course": str(course), "library": str(REPO / "reslab"), "host_port": server.getsockname()}
+               "course": str(course), "library": str(REPO / "reslab"), "host_port": server.getsockname(),
+               "solutions": str(source.parent), "classmate": str(course / "submitted" / "correct" / ASSIGNMENT),
+               "classmate_student": str(course / "submitted" / "correct")}
     for case in CASES:
         case.write(layout.path("submitted", case.name, ASSIGNMENT), solved, source, targets)
-    started = time.monotonic()
-    results = grade_assignment(course, ASSIGNMENT, jobs=2)
-    seconds = time.monotonic() - started
-    server.close()
-    print(f"graded {len(CASES)} adversarial submissions in {seconds:.1f} s")
-    return results, seconds
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_exact_outcome(batch, case):
-    results = batch[0][case.name]
+def check_outcome(results: dict, case) -> None:
+    """The exact score, status and reason of every part, and the notes the case expects."""
     assert results["extra_data"]["graded"], results["output"]
     tests = {t["name"]: t for t in results["tests"]}
     assert set(tests) == set(POINTS)
@@ -113,12 +113,31 @@ def test_exact_outcome(batch, case):
         assert any(note in n for n in results["extra_data"]["notes"]), results["extra_data"]["notes"]
 
 
+@pytest.fixture(scope="module")
+def batch(course):
+    """Write every adversarial submission, grade them all at once, return (results, seconds)."""
+    solution, solution_seconds = time_solution(course, ASSIGNMENT)  # as `python -m autograder release` does
+    assert solution["score"] == solution["max_score"] == sum(POINTS.values())
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        write_submissions(course, server)
+        started = time.monotonic()
+        results = grade_assignment(course, ASSIGNMENT, jobs=2)
+        seconds = time.monotonic() - started
+    print(f"graded {len(CASES)} adversarial submissions in {seconds:.1f} s (solution: {solution_seconds:.1f} s)")
+    return results, seconds, solution_seconds
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_exact_outcome(batch, case):
+    check_outcome(batch[0][case.name], case)
+
+
 def test_nothing_secret_is_visible(batch, course):
     seen = evidence(course, "look_around")
     for name in ("source", "source_real", "gradebook", "submitted", "grader"):
         assert seen[name] == {"error": "FileNotFoundError"}, name
     assert seen["course"] == {"listing": []}
-    assert FIRST_UID <= seen["uid"] < FIRST_UID + 6
+    assert FIRST_UID <= seen["uid"] < FIRST_UID + 100  # locked for this run: other runs take others
     assert len(seen["processes"]) <= 4  # the sandbox's init, its placeholder, the kernel (and ps-like children)
     assert not any("KEY" in var or "TOKEN" in var or "SECRET" in var for var in seen["environment"])
 
@@ -217,3 +236,17 @@ def test_refuses_without_bubblewrap_unless_told(course):
 def test_unsandboxed_mode_grades_the_same(batch, course):
     results = grade_assignment(course, ASSIGNMENT, ["correct_too"], jobs=1, sandboxed=False)
     assert results["correct_too"]["score"] == 8
+
+
+def test_tmp_has_an_inode_limit(batch, course):
+    seen = evidence(course, "many_files")
+    assert seen["error"] == "No space left on device", seen
+    assert 15_000 < seen["files"] < Course(course).settings.tmp_inodes, seen  # and the part after it still passed
+
+
+def test_a_submission_may_run_a_multiple_of_the_solutions_time(batch, course):
+    """Sleeping just under the cell limit in every cell costs the class a few times the solution's run time."""
+    limit = Course(course).limits(ASSIGNMENT).submission_timeout
+    assert limit == pytest.approx(min(900, max(6, SOLUTION_FACTOR * batch[2])), abs=0.1)
+    assert batch[0]["sleepy"]["execution_time"] < limit + 10 < SLEEPS * 5
+    assert json.loads(Course(course).timing_file(ASSIGNMENT).read_text())["solution_seconds"] == round(batch[2], 2)

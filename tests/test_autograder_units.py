@@ -3,8 +3,13 @@ mount plan, settings, and the safe zip_collect extractor."""
 import io
 import json
 import os
+import shutil
+import subprocess
+import sys
 import tarfile
+import time
 import zipfile
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -16,7 +21,8 @@ from traitlets.config import Config
 from autograder import grading
 from autograder.collect import SafeExtractor, UnsafeArchive
 from autograder.course import Autograder, Course, parse_size
-from autograder.notebook import BadSubmission, clean_traceback, merge, read_submission
+from autograder.notebook import (BadSubmission, clean_traceback, merge, open_folder, read_submission,
+                                 read_timestamp, write_notebook)
 from autograder.sandbox import Limits, Settings
 from reslab.checks import CheckFailed
 
@@ -62,8 +68,6 @@ def submitted(release, **changes):
     ('{"cells": [], "x": "caf\u00e9"}'.encode("latin-1"), "is not UTF-8 text (byte 0xe9 at offset 23)"),
     (b'[1, 2]', "is JSON but not a Jupyter notebook"),
     (b'{"cells": 3}', "is JSON but not a Jupyter notebook"),
-    (b'{"cells": [{"cell_type": "code"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
-     "is not a valid Jupyter notebook"),
     (b"x" * (3 << 20), "is 3.0 MB, more than the limit of 2 MB"),
 ])
 def test_unreadable_submissions_get_a_reason(tmp_path, content, reason):
@@ -83,7 +87,69 @@ def test_links_and_special_files_are_not_followed(tmp_path, release):
         read_submission(str(tmp_path / "link.ipynb"), 10**6)
     with pytest.raises(BadSubmission, match="not a regular file"):
         read_submission(str(tmp_path / "fifo.ipynb"), 10**6)
-    assert len(read_submission(str(target), 10**6).cells) == len(release.cells)
+    assert len(read_submission(str(target), 10**6)[0].cells) == len(release.cells)
+
+
+def test_no_link_in_the_submission_path_is_followed(tmp_path):
+    (tmp_path / "submitted" / "alice" / "a01").mkdir(parents=True)
+    (tmp_path / "submitted" / "mallory").symlink_to(tmp_path / "submitted" / "alice")
+    (tmp_path / "submitted" / "eve").mkdir()
+    (tmp_path / "submitted" / "eve" / "a01").symlink_to(tmp_path / "submitted" / "alice" / "a01")
+    os.mkfifo(tmp_path / "submitted" / "alice" / "fifo")
+    os.close(open_folder(tmp_path / "submitted", "alice", "a01"))
+    for student, name in (("mallory", "a01"), ("eve", "a01"), ("alice", "fifo")):
+        with pytest.raises(BadSubmission, match="must be folders, not links"):
+            open_folder(tmp_path / "submitted", student, name)
+
+
+@pytest.mark.parametrize("make, outcome", [
+    (lambda p: p.write_text("2026-12-01 10:00:00.000000 UTC\n"), "2026-12-01 10:00:00"),
+    (lambda p: None, None),
+    (lambda p: p.write_text(""), None),
+    (lambda p: os.mkfifo(p), "is not a regular file"),
+    (lambda p: p.symlink_to("/etc/hostname"), "cannot be opened"),
+    (lambda p: p.write_text("9" * 2000), "more than the limit"),
+    (lambda p: p.write_text("9" * 500), "holds no time"),
+])
+def test_timestamps_are_read_without_blocking_or_following_links(tmp_path, make, outcome):
+    make(tmp_path / "timestamp.txt")
+    folder = os.open(tmp_path, os.O_RDONLY)
+    try:
+        if outcome is None or outcome[0].isdigit():
+            assert str(read_timestamp(folder)) == str(outcome)
+        else:
+            with pytest.raises(BadSubmission, match=outcome):
+                read_timestamp(folder)
+    finally:
+        os.close(folder)
+
+
+def test_malformed_cells_are_left_out_with_a_note(tmp_path):
+    cells = [{"cell_type": "foo", "source": "x"}, {"cell_type": "code", "source": 5}, {"cell_type": "code"}, 7,
+             {"cell_type": "markdown", "source": ["a", "b"], "metadata": ["not", "a", "dict"]},
+             {"cell_type": "code", "source": "x = 1", "metadata": {"nbgrader": "forged"}, "outputs": [5]}]
+    (tmp_path / "a.ipynb").write_text(json.dumps({"cells": cells, "metadata": "x", "nbformat": 4})[:-1]
+                                      + ', "n": ' + "7" * 5000 + "}")  # more digits than Python's int() takes
+    nb, notes = read_submission(str(tmp_path / "a.ipynb"), 10**6)
+    assert [(c.cell_type, c.source) for c in nb.cells] == [("markdown", "ab"), ("code", "x = 1")]
+    assert notes == ["left out 4 malformed cell(s) (unknown type or a source that is not text): number 1, 2, 3, 4"]
+
+
+def test_big_notebooks_cost_seconds(tmp_path, release):
+    """20 MB of empty markdown cells: read, merged and written in linear time (nbformat's validation of every
+    cell made it ~2 minutes)."""
+    nb = json.loads(json.dumps(release))
+    nb["cells"] += [{"cell_type": "markdown", "metadata": {}, "source": "", "id": f"c{i}"} for i in range(290_000)]
+    (tmp_path / "big.ipynb").write_text(json.dumps(nb))
+    assert (tmp_path / "big.ipynb").stat().st_size > 20e6
+    started = time.monotonic()
+    merged, _ = merge(release, read_submission(str(tmp_path / "big.ipynb"), 30 << 20)[0])
+    write_notebook(merged, tmp_path / "out.ipynb")
+    assert time.monotonic() - started < 30
+    assert len(merged.cells) == len(nb["cells"])
+    small = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    small.cells = small.cells[:50]
+    nbformat.validate(small)  # what the grader writes is a valid notebook
 
 
 # -- rebuilding the notebook around the release -------------------------------------------------------------
@@ -91,6 +157,7 @@ def test_links_and_special_files_are_not_followed(tmp_path, release):
 def test_answers_are_kept_and_tests_restored(release):
     nb = submitted(release, f_solution="def f(x):\n    return 2 * x", f="pass", g=None, part2=None)
     merged, notes = merge(release, nb)
+    nbformat.validate(merged)
     sources = {c.metadata.nbgrader.grade_id: c.source for c in merged.cells}
     assert [c.metadata.nbgrader.grade_id for c in merged.cells] == [c.metadata.nbgrader.grade_id for c in release.cells]
     assert sources["f_solution"] == "def f(x):\n    return 2 * x"
@@ -113,6 +180,11 @@ def test_students_own_cells_stay_where_they_were_without_forged_metadata(release
     assert "nbgrader" not in merged.cells[-2].metadata and "nbgrader" not in merged.cells[-1].metadata
     assert notes == ["solution cell 'g_solution' was missing: its original stub was used"]
     assert merged.cells[0] is not release.cells[0]  # never shared between submissions graded in parallel
+
+
+@pytest.mark.parametrize("data", [b"[1, 2]", b'{"error": 5}', b"[" * 60000, b"1" * 5000, b"\xff", b'"text"'])
+def test_forged_error_files_give_a_reason(data):
+    assert grading.error_message(data).startswith("the check failed with an unreadable error file")
 
 
 def test_checks_frames_are_cut_from_tracebacks():
@@ -163,7 +235,7 @@ def test_settings_come_from_the_course_config_and_the_command_line(tmp_path):
     course = Course(tmp_path, cell_timeout=20)
     assert course.step("source") == tmp_path.resolve() / "solutions"
     assert course.settings.limits("a07_resnet") == Limits(memory=3 << 30, cell_timeout=300, submission_timeout=900,
-                                                          processes=256, tmp_size=256 << 20)
+                                                          processes=256, tmp_size=256 << 20, tmp_inodes=20_000)
     assert course.settings.limits("a01_cnn_basics").cell_timeout == 20
     assert str(tmp_path.resolve()) in course.hidden() and str(tmp_path.resolve() / "gradebook.db") in course.hidden()
 
@@ -225,3 +297,42 @@ def test_zip_collect_with_the_safe_extractor(tmp_path):
     assert (tmp_path / "submitted" / "alice" / "a01" / "a01.ipynb").read_text() == "{}"
     assert not (tmp_path / "submitted" / "mallory").exists()
     assert not list(tmp_path.rglob("mallory.txt")) and not (tmp_path.parent / "mallory.txt").exists()
+
+
+def test_the_time_limit_is_a_multiple_of_the_solutions_time(tmp_path):
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.Autograder.timeouts = {'a': 30}\n")
+    course = Course(tmp_path)
+    assert course.limits("a").submission_timeout == 900  # never timed: the cap
+    course.timing_file("a").parent.mkdir(parents=True)
+    for seconds, limit in ((4.0, 40), (1.0, 30), (200.0, 900)):  # 10x, at least one cell, at most the cap
+        course.timing_file("a").write_text(json.dumps({"solution_seconds": seconds}))
+        assert course.limits("a").submission_timeout == limit
+    course.timing_file("a").write_text("[]")
+    with pytest.raises(ValueError, match="autograder release a"):
+        course.limits("a")
+
+
+def test_stock_autograde_refuses_unless_opted_in_and_deletes_nothing(tmp_path):
+    repo = Path(grading.__file__).resolve().parents[1]
+    (tmp_path / "nbgrader_config.py").write_text(
+        f"c = get_config()\nload_subconfig({str(repo / 'autograder' / 'nbgrader_config.py')!r})\n"
+        f"c.CourseDirectory.root = {str(tmp_path)!r}\n")
+    (tmp_path / "solutions").symlink_to(repo / "solutions")
+    (tmp_path / "submitted" / "zoe" / "a06_scaling").mkdir(parents=True)
+    shutil.copy(repo / "exercises" / "a06_scaling" / "a06_scaling.ipynb", tmp_path / "submitted/zoe/a06_scaling")
+    (tmp_path / "autograded" / "zoe" / "a06_scaling").mkdir(parents=True)
+    (tmp_path / "autograded" / "zoe" / "a06_scaling" / "results.json").write_text("{}")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("AUTOGRADER_ALLOW_STOCK_AUTOGRADE", None)
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "a06_scaling", "--force"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and "python -m autograder grade" in run.stdout + run.stderr
+    assert (tmp_path / "autograded" / "zoe" / "a06_scaling" / "results.json").read_text() == "{}"
+    def autograde_config(**extra):
+        done = subprocess.run([sys.executable, "-c", "from nbgrader.apps.nbgraderapp import NbGraderApp\n"
+                               "app = NbGraderApp(); app.load_config_file()\nprint(app.config.Autograde)"],
+                              cwd=tmp_path, env={**env, **extra}, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+    assert "RefuseStockAutograde" in autograde_config()
+    assert "RefuseStockAutograde" not in autograde_config(AUTOGRADER_ALLOW_STOCK_AUTOGRADE="1")

@@ -32,7 +32,8 @@ def make_course(root: Path) -> Path:
 
 
 def nbgrader(root: Path, *args: str) -> None:
-    env = {**os.environ, **ONE_THREAD, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**os.environ, **ONE_THREAD, "AUTOGRADER_ALLOW_STOCK_AUTOGRADE": "1",  # the unprotected mode
+           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import stat
 from dataclasses import dataclass, field
+from typing import Callable
 
 import nbformat
 
@@ -18,6 +21,8 @@ ASSIGNMENT = "a06_scaling"
 CLASSES = {"scaled_block": "ScaledBlock", "rezero_block": "ReZeroBlock", "layerscale_block": "LayerScaleBlock"}
 ALL = tuple(CLASSES)
 DETACHED_MARKER = "4242.4243"
+SLEEPS = 25
+HUGE_INT = "<a 5000-digit integer>"  # Python's json refuses to read (and write) integers that long
 
 
 def wrong(part: str) -> str:
@@ -182,31 +187,84 @@ def _noisy_forward(self, x):
 """
 
 
+FORGED_ERRORS = """\
+import reslab.checks as _rc
+_payloads = {"scaled_block": b"[1, 2]", "rezero_block": b'{"error": 5}', "layerscale_block": b"[" * 60000}
+
+def _probe(assignment, name, namespace, inputs_path, outputs_path):
+    with open(str(outputs_path) + ".error.json", "wb") as f:
+        f.write(_payloads[name])
+
+_rc.probe = _probe
+"""
+
+MANY_FILES = """\
+import json, os, shutil
+os.makedirs("/tmp/many")
+count = 0
+try:
+    while count < 200_000:
+        open(f"/tmp/many/{count}", "w").close()
+        count += 1
+except OSError as err:
+    error = err.strerror
+shutil.rmtree("/tmp/many")
+print("EVIDENCE " + json.dumps({"files": count, "error": error}))
+"""
+
+
 @dataclass
 class Case:
     name: str
     passed: tuple = ALL
-    after: dict = field(default_factory=dict)     # grade id -> code of a cell the student inserts after it
+    after: dict = field(default_factory=dict)     # grade id -> code of the cell(s) the student inserts after it
     prepend: dict = field(default_factory=dict)   # solution grade id -> code put before the student's solution
     edit: dict = field(default_factory=dict)      # grade id -> the cell's new source
     delete: tuple = ()                            # grade ids of deleted cells
     raw: bytes | None = None                      # the submitted file's bytes instead of a notebook
     filename: str | None = None                   # submitted under another name
     symlink: bool = False                         # the notebook is a symbolic link to the source notebook
+    special: str | None = None                    # the notebook is a "fifo" or a "device"
+    folder_link: str | None = None                # the assignment folder is a link to this target
+    student_link: str | None = None               # the student's folder is a link to this target
+    timestamp: str | bytes | None = None          # timestamp.txt: its bytes, or "fifo" / "link"
+    mangle: Callable[[dict], None] | None = None  # edits the notebook's JSON before it is written
+    v3: bool = False                              # written in nbformat 3
     notes: tuple = ()
     messages: dict = field(default_factory=dict)
     evidence: bool = False
 
     def write(self, folder, solved: nbformat.NotebookNode, source_notebook, targets: dict) -> None:
         """Write this submission into ``folder`` (submitted/<student>/<assignment>/)."""
+        if self.student_link or self.folder_link:
+            link = folder.parent if self.student_link else folder
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(targets[self.student_link or self.folder_link])
+            return
         folder.mkdir(parents=True)
         path = folder / (self.filename or f"{ASSIGNMENT}.ipynb")
         if self.symlink:
             path.symlink_to(source_notebook)
+        elif self.special == "fifo":
+            os.mkfifo(path)
+        elif self.special == "device":
+            os.mknod(path, 0o644 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero: endless
         elif self.raw is not None:
             path.write_bytes(self.raw)
         else:
-            nbformat.write(self.notebook(solved, targets), path)
+            nb = self.notebook(solved, targets)
+            if self.v3:
+                nb = nbformat.convert(nb, 3)
+            content = json.loads(nbformat.writes(nb, version=nbformat.NO_CONVERT))
+            if self.mangle:
+                self.mangle(content)
+            path.write_text(json.dumps(content).replace(f'"{HUGE_INT}"', "7" * 5000))
+        if self.timestamp == "fifo":
+            os.mkfifo(folder / "timestamp.txt")
+        elif self.timestamp == "link":
+            (folder / "timestamp.txt").symlink_to(targets["source_real"])
+        elif self.timestamp is not None:
+            (folder / "timestamp.txt").write_bytes(self.timestamp)
 
     def notebook(self, solved: nbformat.NotebookNode, targets: dict) -> nbformat.NotebookNode:
         nb = copy.deepcopy(solved)
@@ -220,8 +278,8 @@ class Case:
             if gid in self.edit:
                 cell.source = self.edit[gid]
             cells.append(cell)
-            code = self.after.get(gid)
-            if code:
+            codes = self.after.get(gid, [])
+            for code in [codes] if isinstance(codes, str) else codes:
                 if "TARGETS" in code:
                     code = f"TARGETS = {json.dumps(targets)}\n" + code
                 cells.append(nbformat.v4.new_code_cell(code))
@@ -288,5 +346,34 @@ CASES = [
          notes=("more than the limit of 20 MB",)),
     Case("missing", passed=(), raw=b"my answers are in my head", filename="notes.txt", notes=("was not submitted",)),
     Case("symlink", passed=(), symlink=True, notes=("cannot be opened",)),
+    # links, FIFOs and devices anywhere in the submission's path: never followed, never blocking
+    Case("folder_to_solutions", passed=(), folder_link="solutions", notes=("must be folders, not links",)),
+    Case("folder_to_classmate", passed=(), folder_link="classmate", notes=("must be folders, not links",)),
+    Case("student_to_classmate", passed=(), student_link="classmate_student", notes=("must be folders, not links",)),
+    Case("fifo_notebook", passed=(), special="fifo", notes=("is not a regular file",)),
+    Case("device_notebook", passed=(), special="device", notes=("is not a regular file",)),
+    Case("fifo_timestamp", timestamp="fifo", notes=("timestamp.txt is not a regular file",)),
+    Case("linked_timestamp", timestamp="link", notes=("timestamp.txt cannot be opened",)),
+    Case("huge_timestamp", timestamp=b"2026-12-01 10:00:00 UTC" * 100_000, notes=("more than the limit",)),
+    Case("garbage_timestamp", timestamp=b"\xff\x00 yesterday", notes=("timestamp.txt holds no time",)),
+    # malformed notebooks: recorded reasons, never a grader error
+    Case("foo_cell", mangle=lambda nb: nb["cells"].insert(1, {"cell_type": "foo", "metadata": {}, "source": "x"}),
+         notes=("left out 1 malformed cell",)),
+    Case("int_source", mangle=lambda nb: nb["cells"].append({"cell_type": "code", "metadata": {}, "source": 5,
+                                                            "outputs": [], "execution_count": None}),
+         notes=("left out 1 malformed cell",)),
+    Case("huge_integer", mangle=lambda nb: nb["metadata"].update(n=HUGE_INT)),
+    Case("bad_outputs_and_metadata", mangle=lambda nb: [
+        nb.update(metadata="not a dict"),
+        *(c.update(outputs=[5, {"output_type": "nonsense"}], execution_count="x") for c in nb["cells"]
+          if c["cell_type"] == "code"),
+        *(c.update(metadata=["not", "a", "dict"]) for c in nb["cells"] if c["cell_type"] == "markdown")]),
+    Case("nbformat_v3", v3=True, notes=("upgraded to nbformat 4",)),
+    Case("forged_error_files", passed=(), after={"setup": FORGED_ERRORS},
+         messages={p: "unreadable error file" for p in ALL}),
+    # bounds
+    Case("many_files", after={"setup": MANY_FILES}, evidence=True),
+    Case("sleepy", passed=(), after={"setup": ["import time\ntime.sleep(5)\n"] * SLEEPS},
+         messages={p: "total time limit" for p in ALL}),  # each cell under its limit (6 s), the sum far over
 ]
 
