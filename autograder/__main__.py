@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder [--course-dir PATH] {release,grade,feedback,export,report} ...``."""
+"""Command line: ``python -m autograder [--course-dir PATH] {release,grade,feedback,export,report,roster} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="class report: score histogram and failure rate per check")
     report.add_argument("assignment")
     report.add_argument("--out", help="folder for index.html and its figures (default: reports/ASSIGNMENT)")
+    roster = commands.add_parser("roster", help="import students' names from a CSV (id,first_name,last_name,email)")
+    roster.add_argument("csv")
     args = parser.parse_args(argv)
 
     try:
@@ -69,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "export":
             from .export import export
             print(*export(course, args.out), sep="\n")
+        elif args.command == "roster":
+            from .gradebook import import_roster
+            print(f"{import_roster(course, args.csv)} students imported into the gradebook")
         else:
             from .report import write_report
             print(write_report(course, args.assignment, args.out))

@@ -5,12 +5,38 @@ import csv
 import json
 from pathlib import Path
 
+import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
 from .course import Course
 
 TOTALS = ["assignment", "student", "score", "max_score", "submitted", "timestamp", "needs_manual_grade"]
 PARTS = ["assignment", "student", "part", "score", "max_score", "status", "message"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value):
+    """A spreadsheet must not read a student's text (an id, a message) as a formula: prefix it with a quote."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+class SafeWriter:
+    """csv.writer whose text cells can never start a formula."""
+
+    def __init__(self, file):
+        self._writer = csv.writer(file)
+
+    def writerow(self, row):
+        self._writer.writerow([safe_cell(value) for value in row])
+
+
+def part_order(course: Course, assignment: str) -> list[str]:
+    """The graded cells' names in notebook order (the source notebook's)."""
+    try:
+        nb = nbformat.read(course.source_notebook(assignment), as_version=4)
+    except (OSError, ValueError):
+        return []
+    return [c.metadata.nbgrader["grade_id"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
 
 
 def _messages(course: Course, student: str, assignment: str) -> dict:
@@ -29,10 +55,11 @@ def export(course: Course, out: str | Path) -> tuple[Path, Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     with Gradebook(course.coursedir.db_url, course.coursedir.course_id) as gb, \
             open(out, "w", newline="") as f_totals, open(parts_out, "w", newline="") as f_parts:
-        totals, parts = csv.writer(f_totals), csv.writer(f_parts)
+        totals, parts = SafeWriter(f_totals), SafeWriter(f_parts)
         totals.writerow(TOTALS)
         parts.writerow(PARTS)
         for assignment in sorted(gb.assignments, key=lambda a: a.name):
+            order = {name: i for i, name in enumerate(part_order(course, assignment.name))}
             for student in sorted(gb.students, key=lambda s: s.id):
                 try:
                     submission = gb.find_submission(assignment.name, student.id)
@@ -44,7 +71,7 @@ def export(course: Course, out: str | Path) -> tuple[Path, Path]:
                                  "yes" if submission.needs_manual_grade else "no"])
                 messages = _messages(course, student.id, assignment.name)
                 for notebook in submission.notebooks:
-                    for grade in sorted(notebook.grades, key=lambda g: g.name):
+                    for grade in sorted(notebook.grades, key=lambda g: (order.get(g.name, len(order)), g.name)):
                         status, message = messages.get(grade.name, ("", ""))
                         parts.writerow([assignment.name, student.id, grade.name, grade.score, grade.max_score,
                                         status, message])

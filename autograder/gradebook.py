@@ -57,3 +57,32 @@ def record(course: Course, results: dict) -> None:
                 comment = gb.find_comment(f"{cell.name}_solution", notebook, assignment, student)
                 comment.auto_comment = "Flagged for manual grading: " + "; ".join(flagged[cell.name])
         gb.db.commit()
+
+
+ROSTER_FIELDS = ("id", "first_name", "last_name", "email")
+
+
+def import_roster(course: Course, path) -> int:
+    """Students' names from a CSV (columns ``id`` and any of first_name, last_name, email; nbgrader's own
+    ``nbgrader db student import`` format) into the gradebook, so formgrader and the report show names."""
+    import csv
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    header = set(rows[0]) if rows else set()
+    if "id" not in header or not header <= set(ROSTER_FIELDS):
+        raise ValueError(f"{path}: a roster needs an 'id' column and only {', '.join(ROSTER_FIELDS)}; "
+                         f"found {sorted(header) or 'no rows'}")
+    if any(not (row["id"] or "").strip() for row in rows):
+        raise ValueError(f"{path}: every row needs an id")
+    with Gradebook(course.coursedir.db_url, course.coursedir.course_id) as gb:
+        for row in rows:
+            gb.update_or_create_student(row["id"].strip(), **{k: (v or "").strip() or None for k, v in row.items()
+                                                              if k != "id"})
+    return len(rows)
+
+
+def student_names(course: Course) -> dict[str, str]:
+    """student id -> "First Last" for the students whose names the gradebook knows."""
+    with Gradebook(course.coursedir.db_url, course.coursedir.course_id) as gb:
+        return {s.id: " ".join(n for n in (s.first_name, s.last_name) if n) for s in gb.students
+                if s.first_name or s.last_name}
