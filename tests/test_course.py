@@ -354,3 +354,35 @@ def test_plots_draw_one_line_or_bar_per_entry(depth_runs):
     assert len(plots.bars({"a": 1.0, "b": 2.0}).patches) == 2
     assert len(plots.nested_classes()) == 2
     plt.close("all")
+
+
+# --- the claims mechanism and the measurements it rests on ------------------------------------------------
+
+def test_a_claim_prints_its_evidence_and_a_contradicted_one_stops_the_chapter(capsys):
+    from reslab import claims
+
+    claims.claim("two is more than one", 2 > 1, two=2, one=1.0)
+    assert capsys.readouterr().out.startswith(f"{claims.MARK} two is more than one  [two = 2, one = 1]")
+    with pytest.raises(claims.ClaimError, match="contradicts the text: 'one is more than two'"):
+        claims.claim("one is more than two", 1 > 2)
+    assert str(claims.spread([1.0, 2.0, 3.0])) == "2 ± 1 (n=3)"
+    assert claims.on_every_seed([1, 2], [2, 3]) and not claims.on_every_seed([1, 4], [2, 3])
+    with pytest.raises(ValueError, match="compare the same seeds"):
+        claims.on_every_seed([1], [2, 3])
+
+
+def test_the_identity_path_is_open_everywhere_only_without_an_activation_after_the_add(batch):
+    x = batch[0][:32]
+    torch.manual_seed(0)
+    post = ex.identity_open_fraction(build(NetConfig(stages=(2, 2, 2))), x)
+    assert len(post) == 6 and all(0.2 < f < 0.9 for f in post)  # a ReLU after the add closes some units
+    for block in ex.NOTHING_AFTER_THE_ADD:
+        assert ex.identity_open_fraction(build(NetConfig(stages=(2, 2, 2), block=block)), x) == [1.0] * 6
+
+
+def test_layer_responses_and_deletion_summary_measure_what_they_say(data):
+    model, _ = reference.load("resnet8")
+    stds = ex.layer_responses(model, data.test.x)
+    assert len(stds) == 2 * len(model.blocks()) and all(s > 0 for s in stds)
+    summary = ex.deletion_summary({"none": 0.9, "a": 0.85, "b": 0.5})
+    assert summary == {"intact": 0.9, "mean": pytest.approx(0.675), "cheap": 1, "deletions": 2}
