@@ -292,32 +292,28 @@ def identity_open_fraction(model: Net, x: torch.Tensor) -> list[float]:
     """
     if model.config.block in NOTHING_AFTER_THE_ADD:
         return [1.0] * len(model.blocks())
-    outputs = []
-    hooks = [b.register_forward_hook(lambda m, i, o: outputs.append((o > 0).float().mean().item()))
-             for b in model.blocks()]
-    try:
-        with threads_for(x):
-            model.eval()(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return outputs
+    return _measure_outputs(model, model.blocks(), x, lambda out: (out > 0).float().mean().item())
 
 
 @torch.no_grad()
 def layer_responses(model: Net, x: torch.Tensor) -> list[float]:
     """He et al. 2015, Fig. 7: the standard deviation of every 3x3 conv layer's response inside the blocks,
     after its BatchNorm and before the add or the ReLU, on ``x`` in eval mode."""
-    stds = []
     norms = [m for b in model.blocks() for m in (b.bn1, b.bn2) if isinstance(m, nn.BatchNorm2d)]
-    hooks = [m.register_forward_hook(lambda m, i, o: stds.append(o.std().item())) for m in norms]
+    return _measure_outputs(model, norms, x, lambda out: out.std().item())
+
+
+def _measure_outputs(model: Net, modules, x: torch.Tensor, measure) -> list[float]:
+    """``measure(output)`` of each of ``modules``, in forward order, on one eval-mode pass of ``x``."""
+    values = []
+    hooks = [m.register_forward_hook(lambda m, i, o: values.append(measure(o))) for m in modules]
     try:
         with threads_for(x):
             model.eval()(x)
     finally:
         for h in hooks:
             h.remove()
-    return stds
+    return values
 
 
 def deepen(model: Net, extra: int = 1) -> Net:
