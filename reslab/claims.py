@@ -75,3 +75,17 @@ def on_every_seed(smaller, larger) -> bool:
     if len(smaller) != len(larger) or not smaller:
         raise ValueError(f"compare the same seeds: got {len(smaller)} and {len(larger)} values")
     return all(a < b for a, b in zip(smaller, larger))
+
+
+def compare(what: str, a: str, a_values, b: str, b_values) -> Claim:
+    """Claim the ordering of two models' ``what`` that the seeds support, or say that they do not order them.
+
+    The sentence is computed, not written: "a < b on every seed" only when that holds seed by seed,
+    otherwise "a and b overlap: at n seeds the difference is noise"."""
+    if on_every_seed(a_values, b_values):
+        text = f"{what}: {a} < {b} on every seed"
+    elif on_every_seed(b_values, a_values):
+        text = f"{what}: {b} < {a} on every seed"
+    else:
+        text = f"{what}: {a} and {b} change places between seeds; at {len(list(a_values))} seeds the difference is noise"
+    return claim(text, True, **{a.replace("-", "_"): str(spread(a_values)), b.replace("-", "_"): str(spread(b_values))})

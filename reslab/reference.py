@@ -165,12 +165,13 @@ def train_suite(names=None, device: str | None = None, folder: Path | None = Non
     dataset = suite.dataset()
     current.update(suite=suite.name, dataset=dataset.name,
                    split=[len(dataset.train), len(dataset.val), len(dataset.test)],
-                   training=asdict(suite.training), seeds=sorted(set(current.get("seeds", [])) | set(seeds)))
+                   training=asdict(suite.training))
     for seed in seeds:
         training = replace(suite.training, device=device, seed=seed)
         for name in names:
             entry = train_one(name, suite.models[name], training, dataset, folder)
             current["models"][key(name, seed)] = entry
+            current["seeds"] = sorted({e["seed"] for e in current["models"].values()})  # what is there now
             (folder / "manifest.json").write_text(json.dumps(current, indent=1) + "\n")
             log(f"{key(name, seed):24s} train loss {entry['train_loss']:.4f}  test acc {entry['test_acc']:.3f}  "
                 f"{entry['seconds']:.1f} s on {entry['device']}")
