@@ -98,8 +98,8 @@ def test_chapter_executes(path):
     widget_views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(widget_views) >= len(WIDGETS.get(path.name[:2], []))
     checked = "".join(o.get("text", "") for o in outputs).count(claims.MARK)
-    stated = sum(c.source.count("claim(") for c in code_cells(nb))
-    assert checked == stated, f"{path.name}: {stated} claims in the code, {checked} checked in the output"
+    sites = sum(c.source.count("claim(") + c.source.count("compare(") for c in code_cells(nb))
+    assert checked >= sites, f"{path.name}: {sites} claims in the code, only {checked} checked in the output"
     if path.name[:2] in CHECKED_CHAPTERS:
         assert checked >= 3, f"{path.name}: its quantitative sentences are not checked claims"
 
