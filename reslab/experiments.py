@@ -162,6 +162,25 @@ def reference_runs(names: list[str], recompute: bool = False) -> dict[str, Run]:
     return runs
 
 
+def seed_runs(names: list[str], folder=None) -> dict[str, list[Run]]:
+    """Every shipped seed of each reference model, seed order: what a spread over seeds is made of."""
+    from . import reference
+
+    folder = folder or reference.FOLDER
+    runs = {}
+    for name in names:
+        runs[name] = []
+        for entry in reference.seeds(name, folder):
+            model, _ = reference.load(name, folder, seed=entry["seed"])
+            runs[name].append(Run(model, entry["history"], entry["device"], entry["seconds"]))
+    return runs
+
+
+def finals(runs: dict[str, list[Run]], metric: str = "train_loss") -> dict[str, list[float]]:
+    """The final ``metric`` of every seed of every model."""
+    return {name: [run.final[metric] for run in seeds] for name, seeds in runs.items()}
+
+
 def variants(base: NetConfig, **choices) -> dict[str, NetConfig]:
     """Every combination of the given field values, named by them: ``variants(base, activation=("sigmoid",
     "relu"), init=("naive", "kaiming"))`` gives "sigmoid/naive", "sigmoid/kaiming", "relu/naive", …"""
@@ -249,6 +268,52 @@ def block_deletion(model: Net, split: datasets.Split) -> dict[str, float]:
         for name in deletable_blocks(model):
             result[name] = evaluate(delete_block(model, name), split)[1]
     return result
+
+
+def deletion_summary(result: dict[str, float], cheap: float = 0.1) -> dict[str, float]:
+    """From ``block_deletion``: the intact accuracy, the mean over single deletions, how many deletions cost
+    less than ``cheap`` (a fraction: 0.1 is ten points) and how many there were."""
+    drops = [result["none"] - acc for block, acc in result.items() if block != "none"]
+    return {"intact": result["none"], "mean": sum(result["none"] - d for d in drops) / len(drops),
+            "cheap": sum(d < cheap for d in drops), "deletions": len(drops)}
+
+
+# --- what flows through a trained net ----------------------------------------------------------------------
+
+NOTHING_AFTER_THE_ADD = ("preact", "relu-before-add", "relu-preact")
+
+
+@torch.no_grad()
+def identity_open_fraction(model: Net, x: torch.Tensor) -> list[float]:
+    """Per block, the fraction of output units through which the shortcut passes the gradient unchanged.
+
+    Where a ReLU follows the add (the original block, BN after the add) a unit is open when that ReLU is
+    active; blocks with nothing after the add (He et al. 2016's pre-activation family) are open everywhere.
+    """
+    if model.config.block in NOTHING_AFTER_THE_ADD:
+        return [1.0] * len(model.blocks())
+    return _measure_outputs(model, model.blocks(), x, lambda out: (out > 0).float().mean().item())
+
+
+@torch.no_grad()
+def layer_responses(model: Net, x: torch.Tensor) -> list[float]:
+    """He et al. 2015, Fig. 7: the standard deviation of every 3x3 conv layer's response inside the blocks,
+    after its BatchNorm and before the add or the ReLU, on ``x`` in eval mode."""
+    norms = [m for b in model.blocks() for m in (b.bn1, b.bn2) if isinstance(m, nn.BatchNorm2d)]
+    return _measure_outputs(model, norms, x, lambda out: out.std().item())
+
+
+def _measure_outputs(model: Net, modules, x: torch.Tensor, measure) -> list[float]:
+    """``measure(output)`` of each of ``modules``, in forward order, on one eval-mode pass of ``x``."""
+    values = []
+    hooks = [m.register_forward_hook(lambda m, i, o: values.append(measure(o))) for m in modules]
+    try:
+        with threads_for(x):
+            model.eval()(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return values
 
 
 def deepen(model: Net, extra: int = 1) -> Net:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-BLOCKS = ("basic", "bottleneck", "preact")
+BLOCKS = ("basic", "bottleneck", "preact", "bn-after-add", "relu-before-add", "relu-preact")
 SHORTCUTS = ("A", "B", "C")
 BRANCH_SCALES = ("none", "fixed", "scalar", "channel")
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -108,6 +108,9 @@ def _validate(c: NetConfig) -> None:
         if c.shortcut_scale != 1.0 or c.branch_scale != "none" or c.zero_init_residual:
             raise ValueError("a plain net (residual=False) has no shortcut: shortcut_scale, branch_scale and "
                              "zero_init_residual apply to residual nets only")
+    if c.zero_init_residual and c.block == "bn-after-add":
+        raise ValueError("zero_init_residual with block='bn-after-add' would zero the BatchNorm after the add, "
+                         "i.e. the whole block output, shortcut included")
     if c.zero_init_residual and not c.norm:
         raise ValueError("zero_init_residual zeroes the last BatchNorm of each block: it needs norm=True")
 
@@ -270,7 +273,42 @@ class PreActBlock(nn.Module):
         return out
 
 
-BLOCK_CLASSES = {"basic": BasicBlock, "bottleneck": Bottleneck, "preact": PreActBlock}
+class BNAfterAddBlock(BasicBlock):
+    """He et al. 2016, Fig. 4(b): y = act(BN(F(x) + x)). The BN after the add rescales the shortcut too."""
+
+    def forward(self, x):
+        out = self.scale(self.conv2(self.act(self.bn1(self.conv1(x)))))
+        if self.shortcut is not None:
+            out = out + self.shortcut(x)
+        return self.act(self.bn2(out))
+
+
+class ReLUBeforeAddBlock(BasicBlock):
+    """He et al. 2016, Fig. 4(c): y = x + act(BN(conv(...))). Clean shortcut, but the branch adds only
+    non-negative values, so the signal can only grow along the identity path."""
+
+    def forward(self, x):
+        out = self.act(self.bn1(self.conv1(x)))
+        out = self.scale(self.act(self.bn2(self.conv2(out))))
+        if self.shortcut is not None:
+            out = out + self.shortcut(x)
+        return out
+
+
+class ReLUPreActBlock(BasicBlock):
+    """He et al. 2016, Fig. 4(d): ReLU-only pre-activation, y = x + BN(conv(act(BN(conv(act(x))))))."""
+
+    def forward(self, x):
+        out = self.act(self.bn1(self.conv1(self.act(x))))
+        out = self.scale(self.bn2(self.conv2(out)))
+        if self.shortcut is not None:
+            out = out + self.shortcut(x)
+        return out
+
+
+BLOCK_CLASSES = {"basic": BasicBlock, "bottleneck": Bottleneck, "preact": PreActBlock,
+                 "bn-after-add": BNAfterAddBlock, "relu-before-add": ReLUBeforeAddBlock,
+                 "relu-preact": ReLUPreActBlock}
 
 
 # --- the net -----------------------------------------------------------------------------------------------

@@ -10,6 +10,14 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
 
+def _means(values):
+    """Plain numbers, or ``claims.Spread`` values drawn as mean with a one-standard-deviation error bar."""
+    values = list(values)
+    if values and all(hasattr(v, "std") for v in values):
+        return [v.mean for v in values], [v.std for v in values]
+    return values, None
+
+
 def _axes(ax, figsize=(6, 4)):
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
@@ -23,7 +31,9 @@ def lines(series: dict, *, x=None, ax=None, xlabel: str = "", ylabel: str = "", 
     ax = _axes(ax)
     for name, values in series.items():
         xs, ys = values if isinstance(values, tuple) else (x if x is not None else range(len(values)), values)
-        ax.plot(list(xs), list(ys), "--" if name in dashed else "-", marker="o", markersize=3, label=name)
+        ys, err = _means(ys)
+        ax.errorbar(list(xs), ys, yerr=err, fmt="--" if name in dashed else "-", marker="o", markersize=3,
+                    capsize=3, label=name)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title, yscale="log" if log else "linear")
     ax.grid(True, alpha=0.3)
     if legend and series:
@@ -41,15 +51,37 @@ def curves(runs: dict, metric: str = "train_loss", *, ax=None, log: bool = True,
     return ax
 
 
-def bars(values: dict[str, float], *, ax=None, ylabel: str = "", title: str = "", fmt: str = "{:.3f}",
-         log: bool = False):
-    """One labelled bar per entry."""
+def bars(values: dict, *, ax=None, ylabel: str = "", title: str = "", fmt: str = "{:.3f}", log: bool = False):
+    """One labelled bar per entry; ``claims.Spread`` values get a standard-deviation error bar and every
+    seed drawn as a dot, so the reader sees whether a difference outgrows the spread."""
     ax = _axes(ax)
     names = list(values)
-    drawn = ax.bar(names, [values[n] for n in names], color="tab:blue")
-    ax.bar_label(drawn, labels=[fmt.format(values[n]) for n in names], fontsize=8)
+    heights, err = _means(values[n] for n in names)
+    drawn = ax.bar(names, heights, yerr=err, capsize=4, color="tab:blue", alpha=0.8)
+    if err is not None:
+        for i, n in enumerate(names):
+            ax.plot([i] * len(values[n].values), values[n].values, "k.", markersize=4)
+    ax.bar_label(drawn, labels=[fmt.format(h) for h in heights], fontsize=8, label_type="center")
     ax.set(ylabel=ylabel, title=title, yscale="log" if log else "linear")
     ax.tick_params(axis="x", labelrotation=30)
+    return ax
+
+
+def seed_curves(runs: dict, metric: str = "train_loss", *, ax=None, log: bool = True, title: str = ""):
+    """Per-epoch ``metric`` of several models over seeds (name -> list of runs): the mean, and the band
+    between the lowest and the highest seed. Plain nets dashed."""
+    ax = _axes(ax)
+    for name, seeds in runs.items():
+        epochs = [m["epoch"] for m in seeds[0].history]
+        per_seed = [[m[metric] for m in run.history] for run in seeds]
+        mean = [sum(v) / len(v) for v in zip(*per_seed)]
+        (line,) = ax.plot(epochs, mean, "--" if name.startswith("plain") else "-", label=f"{name} ({len(seeds)} seeds)")
+        ax.fill_between(epochs, [min(v) for v in zip(*per_seed)], [max(v) for v in zip(*per_seed)],
+                        color=line.get_color(), alpha=0.2)
+    ax.set(xlabel="epoch", ylabel=metric.replace("_", " "), title=title, yscale="log" if log else "linear")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
     return ax
 
 

@@ -26,7 +26,7 @@ from .models import NetConfig, build
 from .train import TrainConfig, data_parallel, fit
 
 FOLDER = Path(__file__).with_name("references")
-TRAINING = TrainConfig(epochs=20, batch_size=64, lr=2e-3, optimizer="adam", schedule="cosine", augment=1, seed=0)
+TRAINING = TrainConfig(epochs=10, batch_size=64, lr=2e-3, optimizer="adam", schedule="cosine", augment=1, seed=0)
 SEEDS = (0, 1, 2)
 
 
@@ -47,6 +47,10 @@ def _suite() -> dict[str, NetConfig]:
         "resnet32-zeroinit": dict(deep, zero_init_residual=True),
         "preact-resnet20": dict(block="preact"),
         "bottleneck-resnet29": dict(block="bottleneck"),
+        # He et al. 2016's activation-placement study (Fig. 4) at 56 layers; "resnet56" is the original
+        **{f"resnet56-{block}": dict(stages=(9, 9, 9), block=block)
+           for block in ("bn-after-add", "relu-before-add", "relu-preact")},
+        "preact-resnet56": dict(stages=(9, 9, 9), block="preact"),
     }
     for name, overrides in variants.items():
         suite[name] = NetConfig.from_dict({**net.to_dict(), **overrides})
@@ -127,16 +131,16 @@ def seeds(name: str, folder: Path = FOLDER) -> list[dict]:
 def train_one(name: str, config: NetConfig, training: TrainConfig, dataset: data.Data, folder: Path) -> dict:
     torch.manual_seed(training.seed)  # the initial weights too follow the seed (and match in every process)
     model = build(config)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     history = fit(model, dataset, training)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     final = history[-1]
     stored = key(name, training.seed)
     entry = {
         "name": name, "config": config.to_dict(), "file": f"{stored}.safetensors",
         "device": final.device, "torch": str(torch.__version__), "seconds": round(seconds, 2),
-        "epochs": len(history), "train_loss": final.train_loss, "test_acc": final.test_acc,
-        "val_acc": final.val_acc, "parameters": sum(p.numel() for p in model.parameters()),
+        "cpu_seconds": round(cpu_seconds, 2), "epochs": len(history), "train_loss": final.train_loss,
+        "test_acc": final.test_acc, "val_acc": final.val_acc, "parameters": sum(p.numel() for p in model.parameters()),
         "train_config": asdict(training), "seed": training.seed, "processes": data_parallel()[1],
         "history": [asdict(m) for m in history],
     }
@@ -165,7 +169,7 @@ def train_suite(names=None, device: str | None = None, folder: Path | None = Non
     dataset = suite.dataset()
     current.update(suite=suite.name, dataset=dataset.name,
                    split=[len(dataset.train), len(dataset.val), len(dataset.test)],
-                   training=asdict(suite.training), seeds=sorted(set(current.get("seeds", [])) | set(seeds)))
+                   training=asdict(suite.training))
     for seed in seeds:
         training = replace(suite.training, device=device, seed=seed, epochs=epochs or suite.training.epochs)
         for name in names:
@@ -173,6 +177,7 @@ def train_suite(names=None, device: str | None = None, folder: Path | None = Non
             current["models"][key(name, seed)] = entry
             if data_parallel()[0] != 0:
                 continue
+            current["seeds"] = sorted({e["seed"] for e in current["models"].values()})  # what is there now
             (folder / "manifest.json").write_text(json.dumps(current, indent=1) + "\n")
             log(f"{key(name, seed):24s} train loss {entry['train_loss']:.4f}  test acc {entry['test_acc']:.3f}  "
                 f"{entry['seconds']:.1f} s on {entry['device']}")

@@ -40,7 +40,7 @@ def test_shortcut_options_add_parameters_only_where_they_project():
 
 
 OPTIONS = dict(
-    block=["basic", "bottleneck", "preact"],
+    block=list(models.BLOCKS),
     residual=[True, False],
     norm=[True, False],
     activation=["relu", "tanh", "sigmoid"],
@@ -77,7 +77,7 @@ def test_scale_parameters_are_counted_as_documented():
     assert count_parameters(build(stages=(2, 2), widths=(4, 8), shortcut_scale=0.5)) == base
 
 
-@pytest.mark.parametrize("block", ["basic", "bottleneck", "preact"])
+@pytest.mark.parametrize("block", [b for b in models.BLOCKS if b != "bn-after-add"])
 def test_a_block_whose_branch_is_zero_is_exactly_the_identity(block):
     """Zeroing the branch scale leaves y = shortcut(x) = x: bit-for-bit, for identity shortcuts."""
     torch.manual_seed(0)
@@ -88,6 +88,21 @@ def test_a_block_whose_branch_is_zero_is_exactly_the_identity(block):
               activation=torch.nn.Identity).eval()
     x = torch.randn(4, channels, 6, 6)
     assert torch.equal(blk(x), x)
+
+
+@pytest.mark.parametrize("block, clean", [("basic", False), ("bn-after-add", False), ("relu-before-add", True),
+                                          ("relu-preact", True), ("preact", True)])
+def test_only_blocks_with_nothing_after_the_add_pass_the_shortcut_unchanged(block, clean):
+    """He et al. 2016, Fig. 4: with a zero branch and a real ReLU, y == x only when nothing follows the add."""
+    torch.manual_seed(0)
+    blk = models.BLOCK_CLASSES[block](8, 8, shortcut=torch.nn.Identity(), scale=models.Scale(0.0)).train()
+    x = torch.randn(4, 8, 6, 6) * 3 + 1
+    assert torch.equal(blk(x), x) == clean
+
+
+def test_zero_init_residual_cannot_zero_the_bn_after_the_add():
+    with pytest.raises(ValueError, match="would zero the BatchNorm after the add"):
+        build(block="bn-after-add", zero_init_residual=True)
 
 
 @pytest.mark.parametrize("block", ["basic", "preact"])
