@@ -10,6 +10,18 @@ MISTAKES = {
                                         "x[:, :, self.stride - 1::self.stride, self.stride - 1::self.stride]")],
         "pads the width instead of the channels": [("(0, 0, 0, 0, 0, self.extra_channels)",
                                                     "(0, self.extra_channels)")],
+        "half the zeros on each side of the input channels": [
+            ("(0, 0, 0, 0, 0, self.extra_channels)",
+             "(0, 0, 0, 0, self.extra_channels // 2, self.extra_channels - self.extra_channels // 2)")],
+        "zeros cut from zeros_like(x) (at most C extra channels)": [
+            ("return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))",
+             "return torch.cat([x, torch.zeros_like(x)[:, :self.extra_channels]], dim=1)")],
+        "a float32 output buffer (the default dtype, not x's)": [
+            ("return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))",
+             "out = torch.zeros(x.shape[0], x.shape[1] + self.extra_channels, *x.shape[2:])\n"
+             "        out[:, :x.shape[1]] = x\n        return out")],
+        "a hard-coded stride of 2": [("x[:, :, ::self.stride, ::self.stride]", "x[:, :, ::2, ::2]")],
+        "subsamples the rows only": [("x[:, :, ::self.stride, ::self.stride]", "x[:, :, ::self.stride]")],
     },
     "projection": {
         "no BatchNorm": [(", nn.BatchNorm2d(out_ch))", ")")],
@@ -18,6 +30,11 @@ MISTAKES = {
         "forgets the stride": [("nn.Conv2d(in_ch, out_ch, 1, stride, bias=False)",
                                 "nn.Conv2d(in_ch, out_ch, 1, bias=False)")],
         "a convolution with a bias": [("1, stride, bias=False)", "1, stride)")],
+        "BatchNorm over the input channels": [("nn.BatchNorm2d(out_ch)", "nn.BatchNorm2d(in_ch)")],
+        "a ReLU after the BatchNorm": [("nn.BatchNorm2d(out_ch))", "nn.BatchNorm2d(out_ch), nn.ReLU())")],
+        "the identity when the channels agree, whatever the stride": [
+            ("    return nn.Sequential(", "    if in_ch == out_ch:\n        return nn.Identity()\n    return nn.Sequential(")],
+        "Keras' momentum convention (0.9)": [("nn.BatchNorm2d(out_ch))", "nn.BatchNorm2d(out_ch, momentum=0.9))")],
     },
     "basic_block": {
         "ReLU before the add": [("return F.relu(out + self.shortcut(x))", "return F.relu(out) + self.shortcut(x)")],
@@ -28,6 +45,18 @@ MISTAKES = {
                                                   "nn.Conv2d(in_ch, out_ch, 3, 1, 1, bias=False)"),
                                                  ("nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)",
                                                   "nn.Conv2d(out_ch, out_ch, 3, stride, 1, bias=False)")],
+        "option B projects even when the shape is kept": [
+            ("if stride == 1 and in_ch == out_ch:", 'if stride == 1 and in_ch == out_ch and option == "A":')],
+        "the identity whenever the channels agree (stride ignored)": [
+            ("if stride == 1 and in_ch == out_ch:", "if in_ch == out_ch:")],
+        "the identity whenever the stride is 1 (channels ignored)": [
+            ("if stride == 1 and in_ch == out_ch:", "if stride == 1:")],
+        "option A pads out_ch // 2 channels (assumes doubling)": [
+            ("models.ZeroPadShortcut(stride, out_ch - in_ch)", "models.ZeroPadShortcut(stride, out_ch // 2)")],
+        "bn2 always uses batch statistics": [
+            ("out = self.bn2(self.conv2(out))",
+             "out = F.batch_norm(self.conv2(out), self.bn2.running_mean, self.bn2.running_var, self.bn2.weight, "
+             "self.bn2.bias, training=True)")],
     },
 }
 
@@ -43,6 +72,11 @@ VALID = {
         kept = x[..., ::self.stride, ::self.stride]
         zeros = kept.new_zeros(kept.shape[0], self.extra, *kept.shape[2:])
         return torch.cat([kept, zeros], dim=1)''',
+        "max pooling with a 1x1 window, new_zeros and a slice assignment": [
+            ("x = x[:, :, ::self.stride, ::self.stride]", "x = F.max_pool2d(x, 1, self.stride)"),
+            ("return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))",
+             "out = x.new_zeros(x.shape[0], x.shape[1] + self.extra_channels, *x.shape[2:])\n"
+             "        out[:, :x.shape[1]] = x\n        return out")],
     },
     "projection": {
         "keyword arguments, modules appended": '''def projection(in_ch, out_ch, stride):
@@ -50,6 +84,11 @@ VALID = {
     shortcut.append(nn.Conv2d(in_ch, out_ch, kernel_size=(1, 1), stride=(stride, stride), padding=0, bias=False))
     shortcut.append(nn.BatchNorm2d(out_ch, eps=1e-5, momentum=0.1))
     return shortcut''',
+        "an OrderedDict with keys '0' and '1'": [
+            ("    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))",
+             "    from collections import OrderedDict\n"
+             "    return nn.Sequential(OrderedDict([(\"0\", nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False)),\n"
+             "                                      (\"1\", nn.BatchNorm2d(num_features=out_ch))]))")],
     },
     "basic_block": {
         "functional convolutions on the modules' weights": [
@@ -57,5 +96,8 @@ VALID = {
              "out = F.relu(self.bn1(F.conv2d(x, self.conv1.weight, stride=self.conv1.stride, padding=1)))"),
             ("out = self.bn2(self.conv2(out))", "out = self.bn2(F.conv2d(out, self.conv2.weight, padding=1))"),
             ("return F.relu(out + self.shortcut(x))", "return torch.relu(self.shortcut(x) + out)")],
+        "the shortcut computed first, an in-place ReLU": [
+            ("        out = F.relu(self.bn1(self.conv1(x)))", "        identity = self.shortcut(x)\n        out = F.relu(self.bn1(self.conv1(x)), inplace=True)"),
+            ("return F.relu(out + self.shortcut(x))", "return F.relu(out + identity)")],
     },
 }
