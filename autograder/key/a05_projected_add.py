@@ -46,7 +46,9 @@ BLOCK = {"A": CaseClass("option A, shapes change", channels_case(2, True, "A")),
          "B": CaseClass("option B, shapes change", channels_case(2, True, "B")),
          "sameA": CaseClass("option A, shapes unchanged", channels_case(1, False, "A")),
          "sameB": CaseClass("option B, shapes unchanged", channels_case(1, False, "B")),
-         "B1": CaseClass("option B, stride 1 with more channels", channels_case(1, True, "B"))}
+         "B1": CaseClass("option B, stride 1 with more channels", channels_case(1, True, "B")),
+         "keepA": CaseClass("option A, stride 2 with the same channels", channels_case(2, False, "A")),
+         "keepB": CaseClass("option B, stride 2 with the same channels", channels_case(2, False, "B"))}
 
 
 def projected_block(in_ch, out_ch, stride, option) -> BasicBlock:

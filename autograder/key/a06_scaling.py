@@ -21,6 +21,16 @@ def block_cases(**extra):
             "wide": CaseClass("many channels", draw(8, 11), lambda a, s: a["channels"] >= 8)}
 
 
+def layerscale_cases() -> dict:
+    """The block cases with a drawn init, and one built with the constructor's default init (0.1)."""
+    def default(rng):
+        c = int(rng.integers(2, 6))
+        n, h, w = batch(rng)
+        return {"channels": c}, (n, c, h, w)
+    return {**block_cases(init=lambda rng: int(rng.integers(1, 32)) / 256),
+            "default": CaseClass("the default init", default, lambda a, s: "init" not in a)}
+
+
 def identity_add(channels: int, scale: nn.Module) -> BasicBlock:
     return BasicBlock(channels, channels, shortcut=nn.Identity(), scale=scale)
 
@@ -51,8 +61,8 @@ KEYS = [
              "out = self.bn2(self.alpha * self.conv2(out))\n        return F.relu(x + out)")],
         "stores alpha as a plain tensor instead of an nn.Parameter": [("nn.Parameter(torch.zeros(()))", "torch.zeros(())")],
     }),
-    module_key(LAYERSCALE, ModuleCases(LAYERSCALE_MODULES, lambda channels, init: identity_add(
-        channels, Scale(init, channels, learnable=True)), block_cases(init=lambda rng: int(rng.integers(1, 32)) / 256)), {
+    module_key(LAYERSCALE, ModuleCases(LAYERSCALE_MODULES, lambda channels, init=0.1: identity_add(
+        channels, Scale(init, channels, learnable=True)), layerscale_cases()), {
         "scales the shortcut instead of the branch": [("return F.relu(x + self.gamma[:, None, None] * out)",
                                                        "return F.relu(self.gamma[:, None, None] * x + out)")],
         "ignores init and starts gamma at 1": [("float(init)", "1.0")],

@@ -16,15 +16,16 @@ def expanding_cases(expansion: int) -> dict:
         def inner(rng):
             n, h, w = batch(rng, smallest=smallest)
             width = int(rng.integers(2, 4))
-            in_ch = {"same": expansion * width, "down": width, "widen": width, "one": width}[kind]
-            out = {"same": width, "down": 2 * width, "widen": 2 * width, "one": 2 * width}[kind]
-            stride = 2 if kind in ("down", "one") else 1
+            in_ch = {"same": expansion * width, "keep": expansion * width}.get(kind, width)
+            out = width if kind in ("same", "keep") else 2 * width
+            stride = 2 if kind in ("down", "one", "keep") else 1
             return {"in_ch": in_ch, "width": out, "stride": stride}, (n if smallest > 1 else 1, in_ch, h, w)
         return inner
     return {"same": CaseClass("stride 1, shapes unchanged", draw("same")),
             "down": CaseClass("stride 2, more channels", draw("down")),
             "widen": CaseClass("stride 1, more channels", draw("widen")),
-            "one": CaseClass("stride 2, a batch of one", draw("one", 1), lambda a, s: s[0] == 1)}
+            "one": CaseClass("stride 2, a batch of one", draw("one", 1), lambda a, s: s[0] == 1),
+            "keep": CaseClass("stride 2, the same channels", draw("keep"), lambda a, s: a["stride"] == 2)}
 
 
 def bottleneck(in_ch, width, stride) -> Bottleneck:
@@ -46,6 +47,13 @@ def net_case(stages_lo, stages_hi, count):
         return {"stages": tuple(int(v) for v in rng.integers(stages_lo, stages_hi, count)), "widths": widths}, \
             (int(rng.integers(2, 5)), 1, 8, 8)
     return draw
+
+
+def other_net(rng):
+    """Not the digits' shape: 3 input channels, 7 classes, a 10x10 input, a batch of one, and a stage as wide
+    as the one before it (its first block still halves the size, so its shortcut must project)."""
+    w = int(rng.integers(2, 4))
+    return {"stages": (1, 2, 1), "widths": (w, w, 2 * w), "in_channels": 3, "num_classes": 7}, (1, 3, 10, 10)
 
 
 def reference_case() -> dict:
@@ -82,7 +90,9 @@ KEYS = [
     }),
     module_key(RESNET, ModuleCases(Modules("ResNet"), resnet, {
         "rand": CaseClass("a small net with random weights", net_case(1, 3, 3)),
-        "deep": CaseClass("four stages", net_case(1, 3, 4), lambda a, s: len(a["stages"]) == 4)},
+        "deep": CaseClass("four stages", net_case(1, 3, 4), lambda a, s: len(a["stages"]) == 4),
+        "other": CaseClass("three input channels, 7 classes, equal widths, a batch of one", other_net,
+                           lambda a, s: s[0] == 1 and a["in_channels"] == 3 and a["num_classes"] == 7)},
         fixed=reference_case), {
         "strides the first block of the first stage too": [("2 if i > 0 and j == 0 else 1", "2 if j == 0 else 1")],
         "leaves out the ReLU after the stem": [("x = F.relu(self.bn1(self.conv1(x)))", "x = self.bn1(self.conv1(x))")],

@@ -16,5 +16,6 @@ PARTS = [
           "keep": "stride 2, the same channels"}, SHORTCUTS),
     Part(A, "basic_block", 3, "BasicBlock with options A and B against the library's", Modules("BasicBlock").run_student,
          1e-6, {"A": "option A, shapes change", "B": "option B, shapes change", "sameA": "option A, shapes unchanged",
-                "sameB": "option B, shapes unchanged", "B1": "option B, stride 1 with more channels"}, BLOCKS),
+                "sameB": "option B, shapes unchanged", "B1": "option B, stride 1 with more channels",
+                "keepA": "option A, stride 2 with the same channels", "keepB": "option B, stride 2 with the same channels"}, BLOCKS),
 ]

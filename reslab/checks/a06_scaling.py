@@ -4,6 +4,7 @@ from .harness import Modules
 
 A = "a06_scaling"
 CASES = {"same": "a batch of several", "one": "a batch of one", "wide": "many channels"}
+LAYERSCALE_CASES = {**CASES, "default": "the default init"}
 LIBRARY = ("BasicBlock", "Scale", "Net", "build")
 
 PARTS = [
@@ -13,6 +14,7 @@ PARTS = [
          Modules("ReZeroBlock", rename=(("scale.weight", "alpha"),), fresh=("alpha",)).run_student, 1e-6, CASES,
          LIBRARY),
     Part(A, "layerscale_block", 3, "LayerScaleBlock against the library's per-channel scale",
-         Modules("LayerScaleBlock", rename=(("scale.weight", "gamma"),), fresh=("gamma",)).run_student, 1e-6, CASES,
+         Modules("LayerScaleBlock", rename=(("scale.weight", "gamma"),), fresh=("gamma",)).run_student, 1e-6,
+         LAYERSCALE_CASES,
          LIBRARY),
 ]

@@ -4,7 +4,8 @@ from .harness import Modules
 
 A = "a07_resnet"
 BLOCK_CASES = {"same": "stride 1, shapes unchanged", "down": "stride 2, more channels",
-               "widen": "stride 1, more channels", "one": "stride 2, a batch of one"}
+               "widen": "stride 1, more channels", "one": "stride 2, a batch of one",
+               "keep": "stride 2, the same channels"}
 LIBRARY = ("Bottleneck", "PreActBlock", "BasicBlock", "make_shortcut", "Net", "build", "preset", "cifar_config")
 
 PARTS = [
@@ -14,6 +15,7 @@ PARTS = [
          BLOCK_CASES, LIBRARY),
     Part(A, "resnet", 4, "ResNet with random weights and with the reference resnet20 weights",
          Modules("ResNet").run_student, 1e-6,
-         {"rand": "a small net with random weights", "deep": "four stages", "ref": "the reference resnet20 weights "
+         {"rand": "a small net with random weights", "deep": "four stages",
+          "other": "three input channels, 7 classes, equal widths, a batch of one", "ref": "the reference resnet20 weights "
                                                                                    "on the digits test split"}, LIBRARY),
 ]

@@ -284,6 +284,9 @@ def forward_backward(module_: nn.Module, x: np.ndarray, dout: np.ndarray | None,
     with step(f"{what}: your forward, on an input of shape {tuple(x.shape)},"):
         out = module_(inp)
     out = tensor_out(out, None if dout is None else dout.shape, what)
+    if out.dtype != inp.dtype:
+        raise CheckFailed(f"{what} returned {out.dtype} for a {inp.dtype} input: make new tensors with the input's "
+                          "dtype and device (e.g. x.new_zeros(...) or torch.zeros(..., dtype=x.dtype))")
     result = {"out": array(out, what)}
     if dout is None:
         return result
