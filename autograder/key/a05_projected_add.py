@@ -62,8 +62,6 @@ KEYS = [
         "pads zeros in front of the channels instead of after them": [
             ("(0, 0, 0, 0, 0, self.extra_channels)", "(0, 0, 0, 0, self.extra_channels, 0)")],
         "forgets to subsample by the stride": [("x[:, :, ::self.stride, ::self.stride]", "x")],
-        "subsamples by average pooling instead of taking every stride-th pixel": [
-            ("x[:, :, ::self.stride, ::self.stride]", "F.avg_pool2d(x, self.stride)")],
         "starts subsampling at the second pixel instead of the first": [
             ("x[:, :, ::self.stride, ::self.stride]", "x[:, :, 1::self.stride, 1::self.stride]")],
         "pads the width instead of the channels": [("(0, 0, 0, 0, 0, self.extra_channels)", "(0, self.extra_channels)")],
