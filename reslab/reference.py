@@ -1,8 +1,10 @@
-"""The reference suite: every trained model the chapters and the exercise checks rely on.
+"""The reference suites: every trained model the chapters and the exercise checks rely on.
 
-``python -m reslab.reference train`` retrains the suite (on the GPU when there is one) and rewrites
-``reslab/references/``: one safetensors file per model, ``manifest.json`` (config, sha256, device, torch
-version, seconds, epochs, final metrics, per-epoch history) and ``curves.png``.
+A suite is a folder of safetensors files (one per model and seed), a ``manifest.json`` (config, sha256,
+device, torch version, seconds, epochs, final metrics, per-epoch history) and ``curves.png``.
+``python -m reslab.reference train`` retrains a suite (on the GPU when there is one). Seed 0 of a model is
+stored under its bare name (``resnet20``, what the exercises load), seed s > 0 as ``resnet20@s``, so a
+chapter can show the spread over seeds of every comparison it makes.
 """
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -22,6 +25,7 @@ from .train import TrainConfig, fit
 
 FOLDER = Path(__file__).with_name("references")
 TRAINING = TrainConfig(epochs=20, batch_size=64, lr=2e-3, optimizer="adam", schedule="cosine", augment=1, seed=0)
+SEEDS = (0, 1, 2)
 
 
 def _suite() -> dict[str, NetConfig]:
@@ -50,6 +54,35 @@ def _suite() -> dict[str, NetConfig]:
 SUITE = _suite()
 
 
+@dataclass(frozen=True)
+class Suite:
+    """One suite: its models (name -> config), the data they train on, how, with which seeds, and where."""
+
+    name: str
+    folder: Path
+    models: dict[str, NetConfig]
+    dataset: Callable[[], data.Data]
+    training: TrainConfig
+    seeds: tuple[int, ...]
+
+
+DIGITS = Suite("digits", FOLDER, SUITE, data.digits, TRAINING, SEEDS)
+SUITES = {DIGITS.name: DIGITS}
+
+
+def key(name: str, seed: int = 0) -> str:
+    """The manifest key of one seed of a model: the bare name for seed 0, ``name@seed`` otherwise."""
+    return name if seed == 0 else f"{name}@{seed}"
+
+
+def split_key(text: str) -> tuple[str, int]:
+    """``"resnet20@2"`` -> ``("resnet20", 2)``; ``"resnet20"`` -> ``("resnet20", 0)``."""
+    name, _, seed = text.partition("@")
+    if seed and not seed.isdigit():
+        raise ValueError(f"{text!r}: the seed after '@' must be a non-negative integer")
+    return name, int(seed or 0)
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -62,12 +95,17 @@ def manifest(folder: Path = FOLDER) -> dict:
     return json.loads(path.read_text())
 
 
-def load(name: str, folder: Path = FOLDER):
-    """(model in eval mode, manifest entry) for a reference model, after checking its sha256."""
+def load(name: str, folder: Path = FOLDER, seed: int = 0):
+    """(model in eval mode, manifest entry) for one seed of a reference model, after checking its sha256.
+
+    ``load("resnet20")`` is seed 0; ``load("resnet20", seed=1)`` and ``load("resnet20@1")`` are seed 1.
+    """
     models = manifest(folder)["models"]
-    if name not in models:
-        raise ValueError(f"no reference model {name!r}; the suite has: {sorted(models)}")
-    entry = models[name]
+    base, at = split_key(name)
+    wanted = key(base, seed or at)
+    if wanted not in models:
+        raise ValueError(f"no reference model {wanted!r}; the suite has: {sorted(models)}")
+    entry = models[wanted]
     path = Path(folder) / entry["file"]
     if path.is_file() and sha256(path) != entry["sha256"]:
         raise checkpoints.CheckpointError(f"{path} does not match the sha256 in manifest.json: the file was changed "
@@ -76,14 +114,23 @@ def load(name: str, folder: Path = FOLDER):
     return model, entry
 
 
+def seeds(name: str, folder: Path = FOLDER) -> list[dict]:
+    """The manifest entries of every trained seed of ``name``, by seed: what a spread over seeds is made of."""
+    entries = sorted((e for e in manifest(folder)["models"].values() if e["name"] == name), key=lambda e: e["seed"])
+    if not entries:
+        raise ValueError(f"no reference model {name!r} in {folder}")
+    return entries
+
+
 def train_one(name: str, config: NetConfig, training: TrainConfig, dataset: data.Data, folder: Path) -> dict:
     model = build(config)
     start = time.perf_counter()
     history = fit(model, dataset, training)
     seconds = time.perf_counter() - start
     final = history[-1]
+    stored = key(name, training.seed)
     entry = {
-        "name": name, "config": config.to_dict(), "file": f"{name}.safetensors",
+        "name": name, "config": config.to_dict(), "file": f"{stored}.safetensors",
         "device": final.device, "torch": str(torch.__version__), "seconds": round(seconds, 2),
         "epochs": len(history), "train_loss": final.train_loss, "test_acc": final.test_acc,
         "val_acc": final.val_acc, "parameters": sum(p.numel() for p in model.parameters()),
@@ -96,27 +143,33 @@ def train_one(name: str, config: NetConfig, training: TrainConfig, dataset: data
     return entry
 
 
-def train_suite(names=None, device: str | None = None, folder: Path = FOLDER, log=print) -> dict:
-    """Train ``names`` (default: all) and merge them into the folder's manifest."""
-    names = list(names or SUITE)
-    unknown = [n for n in names if n not in SUITE]
+def train_suite(names=None, device: str | None = None, folder: Path | None = None, log=print,
+                suite: Suite = DIGITS, seeds: tuple[int, ...] | None = None) -> dict:
+    """Train ``names`` (default: all of the suite) for each of ``seeds`` (default: the suite's) and merge
+    them into the manifest of ``folder`` (default: the suite's)."""
+    names = list(names or suite.models)
+    unknown = [n for n in names if n not in suite.models]
     if unknown:
-        raise ValueError(f"unknown reference model(s) {unknown}; the suite has: {list(SUITE)}")
-    folder = Path(folder)
+        raise ValueError(f"unknown reference model(s) {unknown}; the {suite.name} suite has: {list(suite.models)}")
+    seeds = tuple(suite.seeds if seeds is None else seeds)
+    folder = Path(folder or suite.folder)
     folder.mkdir(parents=True, exist_ok=True)
     try:
         current = manifest(folder)
     except FileNotFoundError:
         current = {"models": {}}
-    training = TrainConfig(**{**asdict(TRAINING), "device": device})
-    dataset = data.digits()
-    current.update(dataset="digits", split=list(data.DIGITS_SPLIT), training=asdict(TRAINING))
-    for name in names:
-        entry = train_one(name, SUITE[name], training, dataset, folder)
-        current["models"][name] = entry
-        (folder / "manifest.json").write_text(json.dumps(current, indent=1) + "\n")
-        log(f"{name:22s} train loss {entry['train_loss']:.4f}  test acc {entry['test_acc']:.3f}  "
-            f"{entry['seconds']:.1f} s on {entry['device']}")
+    dataset = suite.dataset()
+    current.update(suite=suite.name, dataset=dataset.name,
+                   split=[len(dataset.train), len(dataset.val), len(dataset.test)],
+                   training=asdict(suite.training), seeds=sorted(set(current.get("seeds", [])) | set(seeds)))
+    for seed in seeds:
+        training = replace(suite.training, device=device, seed=seed)
+        for name in names:
+            entry = train_one(name, suite.models[name], training, dataset, folder)
+            current["models"][key(name, seed)] = entry
+            (folder / "manifest.json").write_text(json.dumps(current, indent=1) + "\n")
+            log(f"{key(name, seed):24s} train loss {entry['train_loss']:.4f}  test acc {entry['test_acc']:.3f}  "
+                f"{entry['seconds']:.1f} s on {entry['device']}")
     plot_curves(current, folder / "curves.png")
     return current
 
@@ -128,12 +181,16 @@ def plot_curves(current: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for name, entry in current["models"].items():
+    colours = {}
+    for entry in current["models"].values():  # one colour per model, one thin line per seed
+        colour = colours.setdefault(entry["name"], plt.cm.tab20(len(colours) % 20))
+        style = "--" if entry["name"].startswith("plain") else "-"
+        label = entry["name"] if entry["seed"] == min(current.get("seeds", [0])) else None
         epochs = [m["epoch"] for m in entry["history"]]
-        style = "--" if name.startswith("plain") else "-"
-        ax_loss.plot(epochs, [m["train_loss"] for m in entry["history"]], style, label=name)
-        ax_acc.plot(epochs, [m["test_acc"] for m in entry["history"]], style, label=name)
-    ax_loss.set(yscale="log", xlabel="epoch", ylabel="training loss", title="Reference suite on digits")
+        for ax, metric in ((ax_loss, "train_loss"), (ax_acc, "test_acc")):
+            ax.plot(epochs, [m[metric] for m in entry["history"]], style, color=colour, lw=1, label=label)
+    ax_loss.set(yscale="log", xlabel="epoch", ylabel="training loss",
+                title=f"Reference suite on {current['dataset']} (one line per seed)")
     ax_acc.set(xlabel="epoch", ylabel="test accuracy", ylim=(0, 1))
     ax_acc.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -143,19 +200,22 @@ def plot_curves(current: dict, path: Path) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reslab.reference", description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", choices=sorted(SUITES), default=DIGITS.name)
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="retrain the suite (or --only some of it) and rewrite the manifest")
-    train.add_argument("--only", nargs="+", metavar="NAME", help=f"models to train (default all: {', '.join(SUITE)})")
+    train.add_argument("--only", nargs="+", metavar="NAME", help="models to train (default: all of the suite)")
+    train.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help=f"seeds (default {list(SEEDS)})")
     train.add_argument("--device", help="cpu, cuda, mps (default: best available)")
-    train.add_argument("--folder", type=Path, default=FOLDER)
+    train.add_argument("--folder", type=Path, help="write here instead of the suite's folder")
     sub.add_parser("list", help="print the suite with its recorded metrics")
     args = parser.parse_args(argv)
+    suite = SUITES[args.suite]
     try:
         if args.command == "train":
-            train_suite(args.only, args.device, args.folder)
+            train_suite(args.only, args.device, args.folder, suite=suite, seeds=args.seeds)
         else:
-            for name, e in manifest()["models"].items():
-                print(f"{name:22s} {e['parameters']:>8d} params  train loss {e['train_loss']:.4f}  "
+            for name, e in manifest(suite.folder)["models"].items():
+                print(f"{name:24s} {e['parameters']:>8d} params  train loss {e['train_loss']:.4f}  "
                       f"test acc {e['test_acc']:.3f}  {e['seconds']:.1f} s on {e['device']}")
     except (ValueError, FileNotFoundError) as err:
         parser.exit(2, f"error: {err}\n")

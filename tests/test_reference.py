@@ -1,5 +1,6 @@
 """The shipped reference suite: files match the manifest, models load strictly and reproduce their
 recorded accuracy, and the suite shows what the course claims (degradation, scaling)."""
+import dataclasses
 import json
 
 import pytest
@@ -12,15 +13,17 @@ from reslab.train import evaluate
 MANIFEST = reference.manifest()["models"]
 
 
-def test_manifest_covers_the_suite_with_full_metadata():
-    assert set(MANIFEST) == set(reference.SUITE)
+def test_manifest_covers_the_suite_for_every_seed_with_full_metadata():
+    seeds = reference.manifest()["seeds"]
+    assert set(MANIFEST) == {reference.key(n, s) for n in reference.SUITE for s in seeds}
     for name, entry in MANIFEST.items():
         for key in ("name", "config", "file", "sha256", "device", "torch", "seconds", "epochs", "train_loss",
                     "test_acc", "history"):
             assert key in entry, f"{name} lacks {key}"
         assert entry["epochs"] == len(entry["history"]) == reference.TRAINING.epochs
         assert reference.sha256(reference.FOLDER / entry["file"]) == entry["sha256"]
-        assert NetConfig.from_dict(entry["config"]) == reference.SUITE[name]
+        assert NetConfig.from_dict(entry["config"]) == reference.SUITE[entry["name"]]
+        assert reference.key(entry["name"], entry["seed"]) == name
 
 
 @pytest.mark.parametrize("name", ["resnet20", "plain20", "preact-resnet20", "bottleneck-resnet29"])
@@ -62,16 +65,26 @@ def test_a_damaged_reference_file_is_refused(tmp_path):
         reference.load("resnet8", folder)
     with pytest.raises(ValueError, match="no reference model 'resnet9'"):
         reference.load("resnet9", folder)
+    with pytest.raises(ValueError, match="seed after '@' must be a non-negative integer"):
+        reference.load("resnet8@x", folder)
     with pytest.raises(FileNotFoundError, match="python -m reslab.reference train"):
         reference.manifest(tmp_path)
 
 
-def test_retraining_writes_a_loadable_entry(tmp_path, monkeypatch):
-    """The retrain command, on one small model for one epoch, into a scratch folder."""
-    monkeypatch.setattr(reference, "TRAINING", reference.TrainConfig(**{**reference.TRAINING.__dict__, "epochs": 1}))
-    assert reference.main(["train", "--only", "resnet8", "--device", "cpu", "--folder", str(tmp_path)]) == 0
-    entry = reference.manifest(tmp_path)["models"]["resnet8"]
+def test_retraining_writes_a_loadable_entry_per_seed(tmp_path, monkeypatch):
+    """The retrain command, on one small model for one epoch and two seeds, into a scratch folder."""
+    one_epoch = dataclasses.replace(reference.DIGITS, training=dataclasses.replace(reference.TRAINING, epochs=1))
+    monkeypatch.setitem(reference.SUITES, "digits", one_epoch)
+    assert reference.main(["train", "--only", "resnet8", "--seeds", "0", "1", "--device", "cpu",
+                           "--folder", str(tmp_path)]) == 0
+    entries = reference.manifest(tmp_path)["models"]
+    assert set(entries) == {"resnet8", "resnet8@1"}
     model, loaded = reference.load("resnet8", tmp_path)
-    assert loaded["sha256"] == entry["sha256"] and entry["epochs"] == 1 and entry["device"].startswith("cpu")
+    assert loaded["sha256"] == entries["resnet8"]["sha256"] and loaded["epochs"] == 1
+    assert loaded["device"].startswith("cpu") and loaded["seed"] == 0
+    other, second = reference.load("resnet8", tmp_path, seed=1)
+    assert second == reference.load("resnet8@1", tmp_path)[1] and second["seed"] == 1
+    assert not torch.equal(model.conv1.weight, other.conv1.weight)  # another seed is another net
+    assert [e["seed"] for e in reference.seeds("resnet8", tmp_path)] == [0, 1]
     assert (tmp_path / "curves.png").stat().st_size > 1000
     assert isinstance(model(torch.zeros(1, 1, 8, 8)), torch.Tensor)
