@@ -6,6 +6,7 @@ here, one after the other, on the same device; the script prints throughput and 
 accuracy for each, and the ratios.
 
     python benchmarks/bench_training.py [--model resnet20] [--epochs 8] [--target 0.95] [--device cpu]
+    python benchmarks/bench_training.py --dataset mnist28 --epochs 3 --target 0.9   # 28x28 digits, that suite's nets
 """
 from __future__ import annotations
 
@@ -64,7 +65,9 @@ def time_to(target, history):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="resnet20", help="a reference-suite model name")
+    parser.add_argument("--dataset", choices=["digits", "mnist28"], default="digits",
+                        help="the 8x8 digits or the 28x28 MNIST digits, with the model of that reference suite")
+    parser.add_argument("--model", default="resnet20", help="a model name of the dataset's reference suite")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -72,8 +75,8 @@ def main():
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
     device = choose_device(args.device)
-    dataset = data.digits()
-    config = reference.SUITE[args.model]
+    dataset = data.load(args.dataset)
+    config = reference.SUITES[args.dataset].models[args.model]
     runs = {}
     # reslab's defaults, then with bf16 autocast + channels_last forced on (its default on CUDA only)
     for name, amp in (("d2l-style", None), ("reslab", None), ("reslab+bf16", True)):
@@ -87,7 +90,7 @@ def main():
             history = [(m.seconds, m.test_acc) for m in fit(model, dataset, cfg, progress=False)]
         runs[name] = history
     n = len(dataset.train) * args.epochs
-    print(f"{args.model} on digits, {args.epochs} epochs, batch {args.batch_size}, Adam lr {args.lr}, "
+    print(f"{args.model} on {args.dataset} {dataset.shape}, {args.epochs} epochs, batch {args.batch_size}, Adam lr {args.lr}, "
           f"{device_name(device)}, torch {torch.__version__}")
     print(f"{'loop':12s} {'seconds':>8s} {'images/s':>9s} {'final acc':>9s} {f'to {args.target:.2f}':>9s}")
     for name, history in runs.items():

@@ -1,11 +1,14 @@
-"""Datasets as in-memory tensors: the embedded digits by default, Fashion-MNIST and CIFAR-10 from local files.
+"""Datasets as in-memory tensors: the embedded 8x8 digits by default, 5,000 MNIST digits at 28x28 shipped with
+the library, Fashion-MNIST and CIFAR-10 from local files.
 
 Everything the course trains on fits in memory, so a split is two tensors rather than a DataLoader; the
 training loop batches by indexing, which is what makes it fast on a laptop CPU.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -13,6 +16,9 @@ import torch.nn.functional as F
 
 SPLIT_SEED = 0  # the digits split is part of the course: reference accuracies are measured on it
 DIGITS_SPLIT = (1197, 300, 300)  # train, val, test
+MNIST28_SPLIT = (4000, 500, 500)
+MNIST28_FILE = Path(__file__).with_name("datasets") / "mnist_5k.npz"  # provenance and licence: datasets/README.md
+MNIST28_SHA256 = "246e0c30eeea57c8d0037d3f38c8e00651ec204cc61b8022563e9aeeb9d756f4"
 
 
 @dataclass(frozen=True)
@@ -80,18 +86,53 @@ def digits(size: int | None = None) -> Data:
     return _make("digits", images, bunch.target, split_index, [str(d) for d in range(10)], size)
 
 
+def _read_mnist28(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The shipped 28x28 digits, or one clear error when the file is missing, changed or unreadable."""
+    path = Path(path)
+    fix = "restore it with `git checkout reslab/datasets/mnist_5k.npz` (or reinstall reslab)"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {fix}")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != MNIST28_SHA256:
+        raise ValueError(f"{path} does not match its sha256: the file was changed or damaged; {fix}")
+    with np.load(path) as f:
+        return f["images"], f["labels"]
+
+
+def mnist28(size: int | None = None, train_size: int | None = None, path: Path = MNIST28_FILE) -> Data:
+    """5,000 real MNIST digits at 28x28 (500 per class), split 4000/500/500 with a fixed seed.
+
+    ``train_size`` keeps only the first images of the (already shuffled) training split, for experiments on a
+    small training set; the normalisation still comes from the full training split, so every variant sees
+    the same pixels.
+    """
+    images, labels = _read_mnist28(path)
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(images))
+    n_train, n_val, _ = MNIST28_SPLIT
+    if train_size is not None and not (isinstance(train_size, int) and 0 < train_size <= n_train):
+        raise ValueError(f"train_size must be an integer between 1 and {n_train}, got {train_size!r}")
+    split_index = (order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:])
+    data = _make("mnist28", images.astype(np.float32)[:, None] / 255.0, labels, split_index,
+                 [str(d) for d in range(10)], size)
+    if train_size is None:
+        return data
+    return Data(data.name, Split(data.train.x[:train_size], data.train.y[:train_size]), data.val, data.test,
+                data.classes)
+
+
 def load(name: str = "digits", root=None, size: int | None = None, val_size: int = 5000) -> Data:
-    """Load ``digits`` (embedded), or ``fashion-mnist`` / ``cifar10`` from the files in ``root``.
+    """Load ``digits`` or ``mnist28`` (both shipped), or ``fashion-mnist`` / ``cifar10`` from the files in ``root``.
 
     For the file datasets the official test set is the test split and the last ``val_size`` training
     images are the validation split.
     """
     if name == "digits":
         return digits(size)
+    if name == "mnist28":
+        return mnist28(size)
     from . import readers
 
     if name not in readers.DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: ['digits', {', '.join(map(repr, readers.DATASETS))}]")
+        raise ValueError(f"unknown dataset {name!r}; known: ['digits', 'mnist28', {', '.join(map(repr, readers.DATASETS))}]")
     if root is None:
         raise ValueError(f"dataset {name!r} is read from local files: pass root=<folder holding them> "
                          f"(readers.download({name!r}, root) fetches them on a machine with internet)")
