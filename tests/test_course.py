@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "course"
 CHAPTERS = sorted(COURSE.glob("0*.ipynb"))
 EXERCISES = {"01": "a01_cnn_basics", "02": "a02_gradients", "03": "a03_nested", "04": "a04_identity_add",
-             "05": "a05_projected_add", "06": "a06_scaling", "07": "a07_resnet"}
+             "05": "a05_projected_add", "06": "a06_scaling", "07": "a07_resnet", "08": "a08_beyond"}
 WIDGETS = {"02": ["gradient_flow_explorer()"],
            "04": ["gradient_flow_explorer(residual=True)", "block_deletion()"],
            "06": ["gradient_flow_explorer(", "train_few_steps("]}
@@ -61,7 +61,7 @@ def batch(data):
 
 # --- the notebooks -----------------------------------------------------------------------------------------
 
-def test_seven_chapters():
+def test_every_chapter_has_its_assignment():
     assert [p.name[:2] for p in CHAPTERS] == list(EXERCISES)
 
 

@@ -24,7 +24,7 @@ from .core import (Arrays, CheckFailed, Part, Result, diagnose, diagnose_failure
 from .harness import run
 
 ASSIGNMENTS = ["a01_cnn_basics", "a02_gradients", "a03_nested", "a04_identity_add", "a05_projected_add",
-               "a06_scaling", "a07_resnet"]
+               "a06_scaling", "a07_resnet", "a08_beyond"]
 
 __all__ = ["ASSIGNMENTS", "Arrays", "CheckFailed", "Part", "Result", "diagnose", "diagnose_failure", "failure", "part",
            "parts_for", "probe", "rel_error", "run_in_kernel", "score", "validate", "with_diagnosis"]

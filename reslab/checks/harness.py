@@ -378,6 +378,7 @@ class Modules:
     cls: str
     rename: tuple = ()  # (library key, prescribed key) pairs; the prescribed entry is squeezed: (1, C, 1, 1) -> (C,)
     fresh: tuple = ()  # prescribed entries whose initial value is checked too
+    modes: Callable[[dict], tuple] | None = None  # the modes a case runs in, from its args (default: both)
 
     def run_student(self, namespace: dict, inputs: Arrays) -> Arrays:
         cls = student(namespace, self.cls)
@@ -392,7 +393,8 @@ class Modules:
             with step(f"constructing {describe(args)}"):
                 made = build(**args)
             if y is None:
-                case = module_io(made, weights, x, dout, what, keys=keys, fresh=self.fresh)
+                modes = self.modes(args) if self.modes else ("train", "eval")
+                case = module_io(made, weights, x, dout, what, modes, keys=keys, fresh=self.fresh)
             else:
                 weights = weights or reference_weights(model)
                 case = accuracy(module_io(made, weights, x, None, what, ("eval",), keys)["eval.out"], y)

@@ -1,0 +1,118 @@
+"""Answer key of assignment 8: a dense layer and a transition, the ResNeXt bottleneck, stochastic depth."""
+from reslab.beyond import DenseLayer, ResNeXtBottleneck, StochasticDepthBlock, Transition
+from reslab.checks import a08_beyond as student
+from reslab.models import NetConfig, make_shortcut
+
+from . import Key
+from .cases import CaseClass, ModuleCases, batch, module_key
+
+
+def drawn(make_args, size=(4, 7), smallest=2, odd=False):
+    """A case class's draw: constructor args from ``make_args(rng)`` and an input with their in_ch channels."""
+    def draw(rng):
+        args = make_args(rng)
+        n, h, w = batch(rng, size, smallest)
+        h, w = (h | 1, w | 1) if odd else (h, w)
+        return args, (n if smallest > 1 else 1, args["in_ch"], h, w)
+    return draw
+
+
+def channels(lo, hi):
+    return lambda rng: int(rng.integers(lo, hi))
+
+
+LAYER = ModuleCases(student.DENSE_LAYER, DenseLayer, {
+    "layer": CaseClass("a dense layer", drawn(lambda rng: {"in_ch": channels(2, 7)(rng), "growth": channels(2, 5)(rng)})),
+    "layerone": CaseClass("a dense layer, a batch of one", drawn(
+        lambda rng: {"in_ch": channels(2, 5)(rng), "growth": channels(2, 4)(rng)}, smallest=1), lambda a, s: s[0] == 1)})
+TRANS = ModuleCases(student.TRANSITION, Transition, {
+    "trans": CaseClass("a transition", drawn(lambda rng: {"in_ch": channels(4, 9)(rng), "out_ch": channels(2, 5)(rng)},
+                                             size=(4, 8))),
+    "transodd": CaseClass("a transition on an odd size", drawn(
+        lambda rng: {"in_ch": channels(3, 6)(rng), "out_ch": channels(2, 4)(rng)}, size=(5, 8), odd=True),
+        lambda a, s: s[2] % 2 == 1)})
+
+
+def resnext(in_ch, out_ch, cardinality, group_width, stride=1) -> ResNeXtBottleneck:
+    return ResNeXtBottleneck(in_ch, out_ch, cardinality, group_width, stride,
+                             shortcut=make_shortcut(NetConfig(), in_ch, out_ch, stride))
+
+
+def resnext_case(kind):
+    def make(rng):
+        cardinality, group_width = (4, 2) if kind != "widen" else (2, 3)
+        in_ch = int(rng.integers(3, 6)) * 2
+        out_ch = in_ch if kind == "same" else 2 * in_ch
+        return {"in_ch": in_ch, "out_ch": out_ch, "cardinality": cardinality, "group_width": group_width,
+                "stride": 2 if kind == "down" else 1}
+    return drawn(make)
+
+
+def stochastic(in_ch, width, stride=1, survival=0.8) -> StochasticDepthBlock:
+    return StochasticDepthBlock(in_ch, width, stride, make_shortcut(NetConfig(), in_ch, width, stride), survival)
+
+
+def stochastic_case(kind):
+    def make(rng):
+        c = int(rng.integers(2, 6))
+        survival = {"keep": 1.0, "down": 1.0, "drop": 1e-9}.get(kind) or float(rng.integers(2, 9)) / 10
+        return {"in_ch": c, "width": 2 * c if kind == "down" else c, "stride": 2 if kind == "down" else 1,
+                "survival": survival}
+    return drawn(make)
+
+
+DENSE, RESNEXT, STOCHASTIC = student.PARTS
+
+KEYS = [
+    Key(DENSE, lambda rng: {**LAYER.make_inputs(rng), **TRANS.make_inputs(rng)},
+        lambda inputs: {**LAYER.expected(student.only(inputs, "layer")), **TRANS.expected(student.only(inputs, "trans"))},
+        {"puts the new channels before the input instead of after it": [
+            ("torch.cat([x, new], dim=1)", "torch.cat([new, x], dim=1)")],
+         "adds the new channels to the input instead of concatenating them": [
+            ("return torch.cat([x, new], dim=1)", "return torch.cat([x, new + x[:, :new.shape[1]]], dim=1)")],
+         "pools by the maximum in the transition instead of the average": [("F.avg_pool2d(", "F.max_pool2d(")],
+         "returns only the new channels, without the input": [("return torch.cat([x, new], dim=1)", "return new")],
+         "normalises after the convolution (conv-BN-ReLU) instead of before it": [
+            ("new = self.conv1(F.relu(self.bn1(x)))", "new = F.relu(self.bn1(self.conv1(x)))"),
+            ("self.bn1 = nn.BatchNorm2d(in_ch)\n        self.conv1 = nn.Conv2d(in_ch, growth",
+             "self.bn1 = nn.BatchNorm2d(growth)\n        self.conv1 = nn.Conv2d(in_ch, growth")],
+         "leaves out the transition's ReLU": [("F.avg_pool2d(self.conv1(F.relu(self.bn1(x))), 2)",
+                                              "F.avg_pool2d(self.conv1(self.bn1(x)), 2)")],
+         "pools before the transition's convolution instead of after it": [
+            ("return F.avg_pool2d(self.conv1(F.relu(self.bn1(x))), 2)",
+             "return self.conv1(F.avg_pool2d(F.relu(self.bn1(x)), 2))")]},
+        {**LAYER.classes, **TRANS.classes}),
+    module_key(RESNEXT, ModuleCases(student.Modules("ResNeXtBottleneck"), resnext, {
+        "same": CaseClass("shape kept, more groups than channels per group", resnext_case("same")),
+        "down": CaseClass("stride 2, more channels", resnext_case("down"), lambda a, s: a["stride"] == 2),
+        "widen": CaseClass("stride 1, more channels, fewer groups than channels per group", resnext_case("widen"),
+                           lambda a, s: a["cardinality"] < a["group_width"])}), {
+        "uses an ungrouped 3x3 convolution": [(", groups=cardinality", "")],
+        "uses group_width groups instead of cardinality groups": [("groups=cardinality", "groups=group_width")],
+        "applies the ReLU before adding the shortcut": [("return F.relu(out + self.shortcut(x))",
+                                                         "return F.relu(out) + self.shortcut(x)")],
+        "applies a ReLU after bn3, before the addition": [("out = self.bn3(self.conv3(out))",
+                                                           "out = F.relu(self.bn3(self.conv3(out)))")],
+        "leaves out the BatchNorm of the projection": [
+            ("nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))",
+             "nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False))")],
+        "strides the first 1x1 convolution instead of the grouped 3x3": [
+            ("self.conv1 = nn.Conv2d(in_ch, inner, 1, bias=False)", "self.conv1 = nn.Conv2d(in_ch, inner, 1, stride, bias=False)"),
+            ("nn.Conv2d(inner, inner, 3, stride, 1, groups=cardinality, bias=False)",
+             "nn.Conv2d(inner, inner, 3, 1, 1, groups=cardinality, bias=False)")],
+    }),
+    module_key(STOCHASTIC, ModuleCases(student.STOCHASTIC, stochastic, {
+        "keep": CaseClass("survival 1 (never dropped)", stochastic_case("keep")),
+        "drop": CaseClass("survival near 0 (dropped)", stochastic_case("drop")),
+        "eval": CaseClass("eval mode, survival between 0 and 1", stochastic_case("eval"),
+                          lambda a, s: 0 < a["survival"] < 1 and a["survival"] not in student.DETERMINISTIC),
+        "down": CaseClass("stride 2, more channels, survival 1", stochastic_case("down"))}), {
+        "uses the whole branch in eval mode instead of scaling it by survival": [
+            ("return F.relu(self.survival * self.bn2(", "return F.relu(1.0 * self.bn2(")],
+        "drops the branch when the draw is below survival, the opposite of the rule": [
+            ("if torch.rand(()) >= self.survival:", "if torch.rand(()) < self.survival:")],
+        "applies the ReLU to the branch before adding the shortcut": [
+            ("return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + identity)",
+             "return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))) + identity")],
+    }),
+]
