@@ -77,10 +77,7 @@ KEYS = [
             ("self.bn1 = nn.BatchNorm2d(in_ch)\n        self.conv1 = nn.Conv2d(in_ch, growth",
              "self.bn1 = nn.BatchNorm2d(growth)\n        self.conv1 = nn.Conv2d(in_ch, growth")],
          "leaves out the transition's ReLU": [("F.avg_pool2d(self.conv1(F.relu(self.bn1(x))), 2)",
-                                              "F.avg_pool2d(self.conv1(self.bn1(x)), 2)")],
-         "pools before the transition's convolution instead of after it": [
-            ("return F.avg_pool2d(self.conv1(F.relu(self.bn1(x))), 2)",
-             "return self.conv1(F.avg_pool2d(F.relu(self.bn1(x)), 2))")]},
+                                              "F.avg_pool2d(self.conv1(self.bn1(x)), 2)")]},
         {**LAYER.classes, **TRANS.classes}),
     module_key(RESNEXT, ModuleCases(student.Modules("ResNeXtBottleneck"), resnext, {
         "same": CaseClass("shape kept, more groups than channels per group", resnext_case("same")),
