@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from adversarial.cases import ASSIGNMENT, CASES, Case
-from adversarial.notebooks import solve
+from autograder.notebook import solve
 from distributed import Client, LocalCluster
 
 from autograder import grade_assignment, gradebook, grading
@@ -64,7 +64,7 @@ def course():
         "c = get_config()\nc.CourseDirectory.course_id = 'cluster'\n"
         f"c.Autograder.timeouts = {{'{ASSIGNMENT}': {CELL_LIMIT}}}\nc.Autograder.first_uid = {FIRST_UID}\n")
     layout = Course(root)
-    solved = solve(gradebook.release(layout, ASSIGNMENT), nbformat.read(layout.source_notebook(ASSIGNMENT), as_version=4))
+    solved = solve(gradebook.release(layout, ASSIGNMENT), layout.source_notebook(ASSIGNMENT))
     for case in CHOSEN:
         case.write(layout.path("submitted", case.name, ASSIGNMENT), solved, layout.source_notebook(ASSIGNMENT), {})
     yield root
