@@ -36,7 +36,8 @@ class Autograder(Configurable):
                     ).tag(config=True)
     submission_timeout = Float(900.0, help="Seconds one submission may run in total, at most").tag(config=True)
     solution_factor = Float(10.0, help="Without a submission_timeout of its own, a submission may run this many "
-                            "times as long as the solution (timed by `python -m autograder release`)").tag(config=True)
+                            "times as long as the solution (timed by `python -m autograder release`), plus one cell's "
+                            "limit").tag(config=True)
     max_notebook_size = Unicode("20M", help="Larger submitted notebooks are not graded").tag(config=True)
     processes = Int(256, help="Processes and threads a submission may have at once (RLIMIT_NPROC)").tag(config=True)
     tmp_size = Unicode("256M", help="Size of the sandbox's private /tmp, its only writable place").tag(config=True)
@@ -47,10 +48,11 @@ class Autograder(Configurable):
 
     def limits(self, assignment: str, solution_seconds: float | None = None) -> Limits:
         """The limits of one assignment; with the solution's run time, a submission may take solution_factor
-        times as long (but at least one cell's limit), at most submission_timeout."""
+        times as long plus one cell's limit (so one interrupted cell does not cost the parts after it), at most
+        submission_timeout."""
         cell = self.timeouts.get(assignment, self.cell_timeout)
         total = self.submission_timeout if solution_seconds is None else \
-            min(self.submission_timeout, max(cell, self.solution_factor * solution_seconds))
+            min(self.submission_timeout, self.solution_factor * solution_seconds + cell)
         return Limits(memory=parse_size(self.memory), cell_timeout=cell,
                       submission_timeout=total, processes=self.processes,
                       tmp_size=parse_size(self.tmp_size), tmp_inodes=self.tmp_inodes)
