@@ -119,6 +119,9 @@ class Course:
 
     @staticmethod
     def visible() -> tuple[str, ...]:
-        """Paths that must stay visible inside hidden ones: the interpreter, the environment, the library."""
+        """Paths that must stay visible inside hidden ones: the interpreter, the environment, the library, and
+        every package folder on the path (a venv may read another's packages, e.g. one under /tmp)."""
         import reslab
-        return tuple(os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, Path(reslab.__file__).parent))
+        packages = [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages") and os.path.isdir(p)]
+        paths = (sys.base_prefix, sys.prefix, Path(reslab.__file__).parent, *packages)
+        return tuple(dict.fromkeys(os.path.realpath(p) for p in paths))
