@@ -292,7 +292,7 @@ def test_scaling_the_shortcut_hurts_scaling_the_branch_keeps_a_deep_net_trainabl
         assert loss[name] > loss["identity"], (name, loss)  # slower in the first epochs, as the text says
     for name in ("ReZero (a=0)", "zero-init gamma"):  # zero-initialised branch scales keep it trainable
         assert scale_runs[name].final["train_acc"] > 0.9
-        assert loss[name] < depth_runs["plain32"].final["train_loss"] / 3
+        assert loss[name] < depth_runs["plain32"].final["train_loss"] / 2  # "they all train": far below plain32
 
 
 def test_branch_scalings_keep_the_most_uniform_gradient(scale_runs):
