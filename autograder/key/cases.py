@@ -26,11 +26,6 @@ class CaseClass:
     holds: Callable[[dict, tuple], bool] = lambda args, shape: True
 
 
-def labels(classes: dict[str, CaseClass]) -> dict[str, str]:
-    """The labels and texts the student's side uses to name cases in feedback."""
-    return {label: case.text for label, case in classes.items()}
-
-
 def random_state(module: nn.Module, rng: np.random.Generator) -> Arrays:
     """Random values for every entry of ``module.state_dict()``: weights ~ N(0, 1/fan_in), BatchNorm scales
     near 1 with random shifts and running statistics, learnable scales in [0.3, 1]."""

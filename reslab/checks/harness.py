@@ -180,13 +180,6 @@ def array(value, what: str) -> np.ndarray:
         raise CheckFailed(f"{what} must be numbers, got {type(value).__name__}") from None
 
 
-def number(value, what: str) -> float:
-    result = array(value, what)
-    if result.shape != ():
-        raise CheckFailed(f"{what} must return a single number, got an array of shape {result.shape}")
-    return float(result)
-
-
 def integer(value, what: str) -> int:
     """An ``int`` exactly (a float such as 4.0 is refused: sizes and counts are integers)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
