@@ -62,6 +62,8 @@ class GradientFlowExplorer(Panel):
     def __init__(self, settings: FlowSettings):
         self.controls = flow_controls(settings)
         self.summary, self.note = widgets.HTML(), widgets.HTML()
+        self.summary.add_class("reslab-summary")  # handles for browser tests
+        self.note.add_class("reslab-note")
         self.plot = FlowPlot()
         self.warmer, self.cancel_warm_up = None, threading.Event()
         image = plot_image()

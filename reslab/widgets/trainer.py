@@ -128,6 +128,8 @@ class TrainFewSteps(Panel):
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.progress = widgets.IntProgress(0, min=0, max=steps, description="progress")
         self.status, self.note = widgets.HTML(), widgets.HTML()
+        self.status.add_class("reslab-status")  # handles for browser tests
+        self.note.add_class("reslab-note")
         self.plot = LossPlot()
         self.plot.start(steps, "")
         self.lr = lr
