@@ -28,6 +28,12 @@ STEP_SLIDER = 10  # one step of the steps slider: a tenth of the default run
 TRAIN_START = dict(depth=10, activation="relu")  # trains in seconds; plain and residual differ within 100 steps
 
 
+def _first_optimizer() -> None:
+    """Torch imports its compiler the first time an optimizer is built (1.5 s of CPU): done while the student
+    reads the widget, not after the first click on Train."""
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
 def check_run(steps: int, lr: float) -> None:
     if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
         raise ValueError(f"steps must be a whole number from 1 to {MAX_STEPS}, got {steps!r}")
@@ -144,6 +150,7 @@ class TrainFewSteps(Panel):
             control.observe(self.configure, names="value")
         self.train_button.on_click(self.start)
         self.stop_button.on_click(lambda _: self.stop_event.set())
+        background(_first_optimizer)
 
     @property
     def training(self) -> bool:
