@@ -31,7 +31,7 @@ CHAPTERS = sorted(COURSE.glob("0*.ipynb"))
 EXERCISES = {"01": "a01_cnn_basics", "02": "a02_gradients", "03": "a03_nested", "04": "a04_identity_add",
              "05": "a05_projected_add", "06": "a06_scaling", "07": "a07_resnet", "08": "a08_beyond"}
 WIDGETS = {"02": ["gradient_flow_explorer()"],
-           "04": ["gradient_flow_explorer(residual=True)", "block_deletion()"],
+           "04": ["gradient_flow_explorer(residual=True", "block_deletion()"],
            "06": ["gradient_flow_explorer(", "train_few_steps("]}
 DEEP = NetConfig(stages=(5, 5, 5))  # the chapters' 32-layer nets
 CHECKED_CHAPTERS = ("01", "02", "03", "04", "05", "06", "07")  # chapters whose measured sentences are all reslab.claims calls
@@ -298,8 +298,8 @@ BRANCH_SCALINGS = ("branch x0.2", "ReZero (a=0)", "LayerScale (1e-2)", "zero-ini
 def test_scaling_the_shortcut_hurts_scaling_the_branch_keeps_a_deep_net_trainable(scale_runs, depth_runs):
     loss = {name: run.final["train_loss"] for name, run in scale_runs.items()}
     assert loss["shortcut x0.5"] > 3 * loss["identity"], loss
-    for name in BRANCH_SCALINGS:  # "its training loss stays well above all the others" (at least 1.5 times)
-        assert loss[name] < loss["shortcut x0.5"] / 1.5, (name, loss)
+    for name in BRANCH_SCALINGS:  # the chapter's claim: the highest loss, at least 1.25 times the next highest
+        assert loss[name] < loss["shortcut x0.5"] / 1.25, (name, loss)
     for name in ("ReZero (a=0)", "LayerScale (1e-2)", "zero-init gamma"):  # branches start at (nearly) zero:
         assert loss[name] > loss["identity"], (name, loss)  # slower in the first epochs, as the text says
     for name in ("ReZero (a=0)", "zero-init gamma"):  # zero-initialised branch scales keep it trainable
