@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One class on a JupyterHub, on one Linux machine. Run as root; safe to run again (it never overwrites the
-# instructor's course folder). What it sets up, and why each permission is what it is: deploy/hub/README.md.
+# One class on a JupyterHub, on one Linux machine. Run as root; safe to run again (in the instructor's course
+# folder it replaces only autograder/). What it sets up, and why each mode is what it is: deploy/hub/README.md.
 #   INSTRUCTOR=ada STUDENTS="alan grace" bash deploy/hub/setup_hub.sh
 #   /opt/reslab/venv/bin/jupyterhub -f /opt/reslab/etc/jupyterhub_config.py
 # Settings (environment): PREFIX, PYTHON, INSTRUCTOR, STUDENTS (space-separated), STAFF_GROUP, EXCHANGE,
@@ -30,11 +30,11 @@ for tool in runuser useradd groupadd npm node bwrap; do
 done
 node -e 'process.exit(Number(process.versions.node.split(".")[0] < 20))' \
   || die "configurable-http-proxy 5 needs Node.js 20 or newer (found $(node --version))"
-# Every user runs this Python (their servers, kernels, the grader): an interpreter under /root (pyenv's) will
-# not do. Debian's /usr/bin/python3 (3.11.2, with python3-venv) does.
 for user in "$INSTRUCTOR" $STUDENTS; do  # nbgrader splits submission names at "+"; useradd's own rules
   [[ $user =~ ^[a-z_][a-z0-9_-]{0,31}$ ]] || die "not a valid user name: '$user' (lowercase letters, digits, _ and -)"
 done
+# Every user runs this Python (their servers, kernels, the grader): an interpreter under /root (pyenv's) will
+# not do. Debian's /usr/bin/python3 (3.11.2, with python3-venv) does.
 runuser -u nobody -- "$PYTHON" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
   || die "$PYTHON must be Python 3.11+ with venv and ensurepip, runnable by every user (set PYTHON=...)"
 
