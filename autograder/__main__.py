@@ -1,4 +1,5 @@
-"""Command line: ``python -m autograder [--course-dir PATH] {release,grade,feedback,export,report,roster} ...``."""
+"""Command line: ``python -m autograder [--course-dir PATH] {release,grade,feedback,export,report,roster,
+selfcheck-service} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--out", help="folder for index.html and its figures (default: reports/ASSIGNMENT)")
     roster = commands.add_parser("roster", help="import students' names from a CSV (id,first_name,last_name,email)")
     roster.add_argument("csv")
+    commands.add_parser("selfcheck-service", help="(run by JupyterHub as the instructor) the students' self-checks of "
+                        "their submissions (python -m reslab.selfcheck; see deploy/hub/)")
     args = parser.parse_args(argv)
 
     try:
+        if args.command == "selfcheck-service":
+            from .selfcheck import serve
+            serve(args.course_dir)
+            return 0
         if args.command == "grade":
             if args.scheduler and args.jobs:
                 parser.error("--jobs is for grading on this machine; with --scheduler the workers' threads decide")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from nbgrader.coursedir import CourseDirectory
+from nbgrader.exchange.default.exchange import Exchange
 from traitlets import Dict, Float, Int, List, Unicode
 from traitlets.config import Config, Configurable
 from traitlets.config.loader import PyFileConfigLoader
@@ -45,6 +46,8 @@ class Autograder(Configurable):
     first_uid = Int(61000, help="As root, sandboxed kernels run as free uids from first_uid up (2 jobs + 2 of "
                     "them, each locked for the run)").tag(config=True)
     hidden_paths = List(Unicode(), help="More host paths the sandbox must not see").tag(config=True)
+    selfchecks_per_hour = Int(3, help="Self-checks (python -m autograder selfcheck) each student may ask for per "
+                              "assignment in any hour").tag(config=True)
 
     def limits(self, assignment: str, solution_seconds: float | None = None) -> Limits:
         """The limits of one assignment; with the solution's run time, a submission may take solution_factor
@@ -110,12 +113,18 @@ class Course:
         """Students with a submission folder for ``assignment``, sorted."""
         return sorted(p.parent.name for p in self.step("submitted").glob(f"*/{assignment}") if p.is_dir())
 
+    def exchange(self) -> Path:
+        """nbgrader's exchange folder (``c.Exchange.root``): the inbound holds every student's submissions."""
+        return Path(self.config.Exchange.get("root", Exchange.root.default_value))
+
     def hidden(self) -> tuple[str, ...]:
         """What a sandboxed kernel must not see: the whole course folder (solutions, other students, the
-        gradebook), its steps wherever they really are, the gradebook and the grader itself."""
+        gradebook), its steps wherever they really are, the gradebook, the exchange (as an ordinary user the
+        kernel has the instructor's uid, who can read every submission there) and the grader itself."""
         db = self.coursedir.db_url.removeprefix("sqlite:///")
         steps = [str(self.step(name)) for name in ("source", "submitted", "autograded", "feedback")]
-        return (str(self.root), *steps, db, db + "-journal", str(Path(__file__).parent), *self.settings.hidden_paths)
+        return (str(self.root), *steps, db, db + "-journal", str(self.exchange()), str(Path(__file__).parent),
+                *self.settings.hidden_paths)
 
     @staticmethod
     def visible() -> tuple[str, ...]:

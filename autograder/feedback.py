@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import secrets
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -21,6 +23,7 @@ from latex2mathml.converter import convert as latex_to_mathml
 from nbconvert import HTMLExporter
 
 from .course import Course
+from .notebook import BadSubmission, open_folder, read_file
 
 CSP = ("default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
        "form-action 'none'; base-uri 'none'")
@@ -112,8 +115,25 @@ def feedback_page(results: dict, notebook: Path) -> str:
             f"<body class='jp-Notebook'>{summary(results)}<main>{body}</main></body></html>")
 
 
+def submission_secret(course: Course, student: str, assignment: str) -> str | None:
+    """The secret `nbgrader submit` left beside the submission, which names the student's feedback file in the
+    exchange; None if there is none or it is not nbgrader's hex (the student wrote that file)."""
+    try:
+        folder = open_folder(course.step("submitted"), student, assignment)
+    except BadSubmission:
+        return None
+    try:
+        secret = read_file("submission_secret.txt", 1024, folder).decode("ascii", errors="replace").strip()
+    except BadSubmission:
+        return None
+    finally:
+        os.close(folder)
+    return secret if re.fullmatch(r"[0-9a-f]{16,256}", secret) else None
+
+
 def write_feedback(course: Course, assignment: str, students: list[str] | None = None) -> list[Path]:
-    """feedback/<student>/<assignment>/<notebook>.html for each graded student; returns the files."""
+    """feedback/<student>/<assignment>/<notebook>.html for each graded student, with the timestamp.txt and
+    submission_secret.txt that `nbgrader release_feedback` needs; returns the HTML files."""
     written = []
     for folder in sorted(course.step("autograded").glob(f"*/{assignment}")):
         student = folder.parent.name
@@ -124,5 +144,10 @@ def write_feedback(course: Course, assignment: str, students: list[str] | None =
         out = course.path("feedback", student, assignment) / f"{results['extra_data']['notebook']}.html"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(page)
+        if (folder / "timestamp.txt").is_file():  # written by the grader, from the submission's time
+            shutil.copyfile(folder / "timestamp.txt", out.parent / "timestamp.txt")
+        secret = submission_secret(course, student, assignment)
+        if secret:
+            (out.parent / "submission_secret.txt").write_text(secret)
         written.append(out)
     return written

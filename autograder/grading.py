@@ -141,15 +141,18 @@ class Submission:
     """One student's notebook, read and merged with the release, or the reason it cannot be graded. Nothing
     in the student's folder is trusted: no link is followed, no FIFO or device opened (see notebook.py)."""
 
-    def __init__(self, plan: Plan, student: str, notebook: NotebookNode | None = None):
-        """The student's submitted notebook, or ``notebook`` (the instructor's solution) when given."""
+    def __init__(self, plan: Plan, student: str, notebook: NotebookNode | None = None,
+                 where: tuple[str, ...] | None = None):
+        """The student's submitted notebook, or ``notebook`` (the instructor's solution) when given. ``where``
+        is (base, folder, ...) of another submission folder than submitted/<student>/<assignment>, e.g. one in
+        the exchange's inbound (selfcheck.py); no part after base may be a link."""
         self.plan, self.student = plan, student
         self.notes, self.notebook, self.reason, self.timestamp = [], None, "", None
         if notebook is not None:
             self.notebook = merge(plan.release, notebook)[0]
             return
         try:
-            folder = open_folder(plan.course.step("submitted"), student, plan.assignment)
+            folder = open_folder(*(where or (plan.course.step("submitted"), student, plan.assignment)))
         except BadSubmission as err:
             self.reason = str(err)
             return
@@ -171,7 +174,7 @@ class Submission:
         """The expected notebook, or the only other notebook there (a renamed copy), noting extra files."""
         names = set(os.listdir(folder))
         present = self.plan.notebook in names
-        files = sorted(names - {self.plan.notebook, "timestamp.txt"})
+        files = sorted(names - {self.plan.notebook, "timestamp.txt", "submission_secret.txt"})  # nbgrader's own
         notebooks = [name for name in files if name.endswith(".ipynb")]
         extra = [name for name in files if name not in notebooks or present]
         if extra:
@@ -288,11 +291,13 @@ class Graded(NamedTuple):
     timestamp: str | None    # timestamp.txt content
 
 
-def grade_one(plan: Plan, student: str, new_kernel: Callable[[], Kernel]) -> Graded:
-    """Read, run and check one submission in a kernel from ``new_kernel``; a grader failure is recorded."""
+def grade_one(plan: Plan, student: str, new_kernel: Callable[[], Kernel],
+              where: tuple[str, ...] | None = None) -> Graded:
+    """Read, run and check one submission (``where``: see Submission) in a kernel from ``new_kernel``; a grader
+    failure is recorded."""
     started, kernel = time.monotonic(), None
     try:
-        submission = Submission(plan, student)
+        submission = Submission(plan, student, where=where)
         if submission.reason:
             tests, seconds = submission.zero(submission.reason), 0.0
         else:
@@ -351,24 +356,22 @@ class Batch:
         pending, done = queue.Queue(), queue.Queue()
         for student in students:
             pending.put(student)
-        scratch = tempfile.mkdtemp(prefix="autograder-")
-        (Path(scratch) / "empty").touch()
-        workers = [threading.Thread(target=self._work, args=(scratch, pending, done), daemon=True)
-                   for _ in range(min(self.jobs, len(students)))]
-        try:
-            for worker in workers:
-                worker.start()
-            for _ in students:
-                yield done.get()
-        finally:
-            try:  # after an interruption: let the workers stop after their submission
-                while True:
-                    pending.get_nowait()
-            except queue.Empty:
-                pass
-            for worker in workers:
-                worker.join()
-            shutil.rmtree(scratch, ignore_errors=True)
+        with scratch_folder() as scratch:
+            workers = [threading.Thread(target=self._work, args=(scratch, pending, done), daemon=True)
+                       for _ in range(min(self.jobs, len(students)))]
+            try:
+                for worker in workers:
+                    worker.start()
+                for _ in students:
+                    yield done.get()
+            finally:
+                try:  # after an interruption: let the workers stop after their submission
+                    while True:
+                        pending.get_nowait()
+                except queue.Empty:
+                    pass
+                for worker in workers:
+                    worker.join()
 
     def _work(self, scratch: str, pending: queue.Queue, done: queue.Queue):
         spare = None
@@ -395,7 +398,19 @@ class Batch:
 
 
 @contextmanager
-def _grading_run(course: Course, assignment: str, jobs: int, sandboxed: bool, limits: Limits):
+def scratch_folder() -> Iterator[str]:
+    """The grader's private folder for one run: the sandboxes' kernel folders (unsandboxed) and the empty file
+    bound over hidden files."""
+    scratch = tempfile.mkdtemp(prefix="autograder-")
+    try:
+        (Path(scratch) / "empty").touch()
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextmanager
+def grading_run(course: Course, assignment: str, jobs: int, sandboxed: bool, limits: Limits):
     """The plan, the fork server and the sandbox settings that every submission of one run shares."""
     if sandboxed and not bubblewrap():
         raise SandboxError("bubblewrap (bwrap) is not installed, so student code cannot be sandboxed: install it "
@@ -432,7 +447,7 @@ def grade_assignment(course_dir, assignment: str, students: list[str] | None = N
         return grade_on_cluster(Plan.make(course, assignment, course.limits(assignment)), students, scheduler,
                                 sandboxed, progress)
     jobs = jobs or os.cpu_count() or 1
-    with _grading_run(course, assignment, jobs, sandboxed, course.limits(assignment)) as (plan, zygote, box):
+    with grading_run(course, assignment, jobs, sandboxed, course.limits(assignment)) as (plan, zygote, box):
         return Batch(plan, zygote, box, jobs, progress).run(students)
 
 
@@ -441,11 +456,9 @@ def time_solution(course_dir, assignment: str, sandboxed: bool = True, **setting
     otherwise). Its run time, stored next to the source, sets the per-submission time limit
     (Course.limits). Returns its results and the seconds."""
     course = Course(course_dir, **settings)
-    with _grading_run(course, assignment, 1, sandboxed, course.settings.limits(assignment)) as (plan, zygote, box):
+    with grading_run(course, assignment, 1, sandboxed, course.settings.limits(assignment)) as (plan, zygote, box):
         submission = Submission(plan, "solution", solve(plan.release, course.source_notebook(assignment)))
-        scratch = tempfile.mkdtemp(prefix="autograder-")
-        try:
-            (Path(scratch) / "empty").touch()
+        with scratch_folder() as scratch:
             kernel = Kernel(zygote, box, scratch)
             try:
                 started = time.monotonic()
@@ -453,8 +466,6 @@ def time_solution(course_dir, assignment: str, sandboxed: bool = True, **setting
                 seconds = time.monotonic() - started
             finally:
                 kernel.close()
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
     if results["score"] != results["max_score"]:
         raise ValueError(f"{assignment}: the solution scores {results['score']:g}/{results['max_score']:g} in the "
                          f"trusted grader: {results['output'] or [t['output'] for t in results['tests']]}")

@@ -22,8 +22,8 @@ if ((${#missing[@]})); then
 fi
 
 PYTHON=${PYTHON:-python3}
-"$PYTHON" - <<'PY' || { echo "setup: Python 3.10 or newer is needed (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
-import sys; sys.exit(sys.version_info < (3, 10))
+"$PYTHON" - <<'PY' || { echo "setup: Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)" >&2; exit 1; }
+import sys; sys.exit(sys.version_info < (3, 11))  # requirements.lock's numpy and scipy need 3.11
 PY
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 # pip's notes about the machine's unused local index folders are noise; real errors still show and stop us

@@ -50,7 +50,7 @@ def wait_until_serving(url: str, server: subprocess.Popen, log: Path, timeout: f
     pytest.fail(f"JupyterLab did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
-def stop(server: subprocess.Popen) -> None:
+def stop(server: subprocess.Popen, timeout: float = 20) -> None:
     """SIGTERM to Jupyter's own pid (it shuts its kernels down), then any child it left, by pid."""
     try:
         children = psutil.Process(server.pid).children(recursive=True)
@@ -58,7 +58,7 @@ def stop(server: subprocess.Popen) -> None:
         children = []
     server.terminate()
     try:
-        server.wait(timeout=20)
+        server.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait()
