@@ -3,12 +3,18 @@
 The budget is the course's promise: every chapter within 60 s and the whole course within 5 minutes on a
 2-core CPU. The time per chapter includes starting its kernel. The exit status is 1 when a budget is missed.
 
-    python benchmarks/bench_course.py [--chapters 02 06] [--chapter-budget 60] [--total-budget 300]
+``--write`` also records the run times in ``course/timings.json`` and rewrites each chapter's "**Time:**"
+sentence from them: its words (text and code) at a measured reading pace, plus the measured run time, so the
+time a chapter states is computed, never guessed (``tests/test_course.py`` checks the two agree).
+
+    python benchmarks/bench_course.py [--chapters 02 06] [--chapter-budget 60] [--total-budget 300] [--write]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import platform
 import resource
 import sys
@@ -19,18 +25,63 @@ import nbformat
 from nbclient import NotebookClient
 
 COURSE = Path(__file__).resolve().parents[1] / "course"
+TIMINGS = COURSE / "timings.json"
+# Brysbaert (2019), 190 studies: adults read English non-fiction silently at 238 words a minute, most between
+# 175 and 300. A chapter is read to learn, with maths and code, so the slow end of that range is the pace.
+WORDS_PER_MINUTE = 175
+TIME_SENTENCE = re.compile(r"\*\*Time:\*\* about \d+ minutes: [\d,]+ words .*? to run on [^.]*\.", re.S)
 
 
-def run_chapter(path: Path) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the kernel): on a busy machine the CPU time is the better estimate of
-    what the chapter costs on an idle one."""
+def words(text: str) -> int:
+    return len(re.findall(r"\w+", text))
+
+
+def text_words(nb) -> int:
+    """Words of every markdown and code cell, without the Time sentence itself."""
+    return words("\n".join(TIME_SENTENCE.sub("", c.source) for c in nb.cells if c.cell_type in ("markdown", "code")))
+
+
+def output_words(nb) -> int:
+    """Words of what an executed chapter prints: the reader reads its results too."""
+    return words("\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])))
+
+
+def time_sentence(timing: dict) -> str:
+    """The Time sentence for one chapter's record in timings.json."""
+    total = timing["text_words"] + timing["output_words"]
+    minutes = round(total / WORDS_PER_MINUTE + timing["run_seconds"] / 60)
+    return (f"**Time:** about {minutes} minutes: {total:,} words of text, code and printed results at "
+            f"{WORDS_PER_MINUTE} words a minute (the slow end of adults' silent reading of non-fiction, "
+            f"Brysbaert 2019), plus {round(timing['run_seconds'])} s to run on {timing['cpus']} CPU cores.")
+
+
+def write_times(executed: dict[str, tuple[float, nbformat.NotebookNode]]) -> None:
+    """Record run time and words of each executed chapter (stem -> (wall seconds, executed notebook)) and
+    rewrite those chapters' Time sentences from the record."""
+    recorded = json.loads(TIMINGS.read_text()) if TIMINGS.is_file() else {}
+    for stem, (seconds, run) in executed.items():
+        recorded[stem] = {"run_seconds": round(seconds, 1), "cpus": os.cpu_count(),
+                          "text_words": text_words(run), "output_words": output_words(run)}
+        path = COURSE / f"{stem}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        cells = [c for c in nb.cells if c.cell_type == "markdown" and TIME_SENTENCE.search(c.source)]
+        if len(cells) != 1:
+            raise SystemExit(f"{path.name}: expected one markdown sentence matching {TIME_SENTENCE.pattern!r}")
+        cells[0].source = TIME_SENTENCE.sub(lambda _: time_sentence(recorded[stem]), cells[0].source)
+        nbformat.write(nb, path)
+    TIMINGS.write_text(json.dumps(dict(sorted(recorded.items())), indent=1) + "\n")
+
+
+def run_chapter(path: Path) -> tuple[float, float, nbformat.NotebookNode]:
+    """(wall seconds, CPU seconds of the kernel, the executed notebook): on a busy machine the CPU time is the
+    better estimate of what the chapter costs on an idle one."""
     nb = nbformat.read(path, as_version=4)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(COURSE)}}).execute()
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), nb
 
 
 def main(argv=None) -> int:
@@ -38,6 +89,8 @@ def main(argv=None) -> int:
     parser.add_argument("--chapters", nargs="+", metavar="NN", help="chapter numbers (default: all)")
     parser.add_argument("--chapter-budget", type=float, default=60.0, help="seconds allowed per chapter")
     parser.add_argument("--total-budget", type=float, default=300.0, help="seconds allowed for the course")
+    parser.add_argument("--write", action="store_true",
+                        help="record the run times in course/timings.json and rewrite the chapters' Time sentences")
     args = parser.parse_args(argv)
     chapters = sorted(COURSE.glob("0*.ipynb"))
     if args.chapters:
@@ -46,13 +99,17 @@ def main(argv=None) -> int:
             parser.error(f"no chapter numbered {args.chapters} in {COURSE}")
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at start")
-    seconds = {}
+    seconds, executed = {}, {}
     for path in chapters:
-        seconds[path.stem], cpu = run_chapter(path)
+        seconds[path.stem], cpu, run = run_chapter(path)
+        executed[path.stem] = seconds[path.stem], run
         flag = "" if seconds[path.stem] <= args.chapter_budget else f"   over the {args.chapter_budget:g} s budget"
         print(f"{path.stem:>28}: {seconds[path.stem]:6.1f} s wall, {cpu:6.1f} s CPU{flag}", flush=True)
     total = sum(seconds.values())
     print(f"{'total':>28}: {total:6.1f} s wall (budget {args.total_budget:g} s)")
+    if args.write:
+        write_times(executed)
+        print(f"wrote {TIMINGS} and the Time sentences of {len(executed)} chapter(s)")
     within = total <= args.total_budget and max(seconds.values()) <= args.chapter_budget
     return 0 if within else 1
 

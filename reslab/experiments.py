@@ -101,13 +101,14 @@ def profiles(configs: dict[str, NetConfig], x: torch.Tensor, y: torch.Tensor, se
 @dataclass
 class Run:
     """A trained model, its per-epoch metrics (dicts, as in the reference manifest) and, when asked for,
-    its profile at initialisation and after every epoch."""
+    its profile and its eval-mode training loss before training and after every epoch."""
 
     model: nn.Module
     history: list[dict]
     device: str
     seconds: float
     profiles: list[Profile] = field(default_factory=list)
+    eval_train_loss: list[float] = field(default_factory=list)
 
     @property
     def final(self) -> dict:
@@ -116,10 +117,14 @@ class Run:
 
 def train_runs(models: dict[str, nn.Module | NetConfig], training: TrainConfig = QUICK,
                data: datasets.Data | None = None,
-               probe_batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, Run]:
+               probe_batch: tuple[torch.Tensor, torch.Tensor] | None = None,
+               eval_train: bool = False) -> dict[str, Run]:
     """Train each model (a config is built first, seeded by ``training.seed``) and return its Run.
 
-    ``probe_batch=(x, y)`` also records a Profile before training and after every epoch.
+    ``probe_batch=(x, y)`` also records a Profile before training and after every epoch. ``eval_train=True``
+    records the eval-mode loss on the whole training split at the same points: unlike the history's
+    ``train_loss`` (a train-mode mean over an epoch's batches, the net changing as it goes) it is measured
+    the same way before training as after, so a curve that starts before training can be drawn with it.
     """
     data = data or datasets.digits()
     runs = {}
@@ -131,14 +136,17 @@ def train_runs(models: dict[str, nn.Module | NetConfig], training: TrainConfig =
             elif not isinstance(model, nn.Module):
                 raise TypeError(f"{name}: expected a NetConfig or a model, got {type(model).__name__}")
             recorded = [] if probe_batch is None else [profile(model, *probe_batch)]
+            losses = [evaluate(model, data.train, amp=training.amp)[0]] if eval_train else []
 
-            def on_epoch(metrics, model=model, recorded=recorded):
+            def on_epoch(metrics, model=model, recorded=recorded, losses=losses):
                 if probe_batch is not None:
                     recorded.append(profile(model, *probe_batch))
+                if eval_train:
+                    losses.append(evaluate(model, data.train, amp=training.amp)[0])
 
             history = fit(model, data, training, on_epoch=on_epoch)
             runs[name] = Run(model.eval(), [asdict(m) for m in history], history[-1].device,
-                             sum(m.seconds for m in history), recorded)
+                             sum(m.seconds for m in history), recorded, losses)
     return runs
 
 
@@ -491,13 +499,17 @@ class Deepening:
     accuracy_before: dict[str, float]  # test accuracy of the shallow net
     accuracy_after: dict[str, float]  # test accuracy right after deepening, before any training
     runs: dict[str, Run]  # "<name> continued" (the shallow net) and "<name> deepened", trained further
-    start_loss: dict[str, float]  # training loss of each of those nets before it was trained further
+    start_loss: dict[str, float]  # training loss of each of those nets before it was trained further (eval mode)
 
 
 def deepening(shallow: dict[str, Net], training: TrainConfig = CONTINUE, data: datasets.Data | None = None,
               extra: int = 1) -> Deepening:
-    """Deepen each trained net (``deepen``), measure what changed, then train shallow and deep copies on."""
+    """Deepen each trained net (``deepen``), measure what changed, then train shallow and deep copies on.
+
+    The new blocks' random weights follow ``training.seed``. Every run records its eval-mode training loss
+    before and after each epoch (``Run.eval_train_loss``); ``start_loss`` is its first value."""
     data = data or datasets.digits()
+    seed_everything(training.seed)
     deeper = {name: deepen(model, extra) for name, model in shallow.items()}
     models = {}
     for name, model in shallow.items():
@@ -508,9 +520,9 @@ def deepening(shallow: dict[str, Net], training: TrainConfig = CONTINUE, data: d
             output_change={n: max_output_change(m, deeper[n], data.test.x) for n, m in shallow.items()},
             accuracy_before={n: evaluate(m, data.test)[1] for n, m in shallow.items()},
             accuracy_after={n: evaluate(m, data.test)[1] for n, m in deeper.items()},
-            start_loss={n: evaluate(m, data.train)[0] for n, m in models.items()},
         )
-    return Deepening(runs=train_runs(models, training, data), **measured)
+    runs = train_runs(models, training, data, eval_train=True)
+    return Deepening(runs=runs, start_loss={n: run.eval_train_loss[0] for n, run in runs.items()}, **measured)
 
 
 def training_step_seconds(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,

@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -148,6 +149,24 @@ def seeds(name: str, folder: Path = FOLDER) -> list[dict]:
     return entries
 
 
+def table(folder: Path = FOLDER) -> str:
+    """The suite as a markdown table, one row per model: parameters, seeds, and final training loss and test
+    accuracy as mean ± standard deviation over the seeds. The README's tables are this output."""
+    rows = ["| model | parameters | seeds | final train loss | test accuracy |", "|---|---:|---:|---:|---:|"]
+    names = dict.fromkeys(e["name"] for e in manifest(folder)["models"].values())
+    for name in names:
+        entries = seeds(name, folder)
+        cell = lambda k: _mean_std([e[k] for e in entries])
+        rows.append(f"| {name} | {entries[0]['parameters']:,} | {len(entries)} | {cell('train_loss')} | {cell('test_acc')} |")
+    return "\n".join(rows)
+
+
+def _mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
 def train_one(name: str, config: NetConfig, training: TrainConfig, dataset: data.Data, folder: Path) -> dict:
     torch.manual_seed(training.seed)  # the initial weights too follow the seed (and match in every process)
     model = build(config)
@@ -243,6 +262,7 @@ def main(argv=None) -> int:
     train.add_argument("--nproc", type=int, default=1, metavar="N",
                        help="train data-parallel in N processes with torchrun (one GPU each, NCCL; gloo on CPU)")
     sub.add_parser("list", help="print the suite with its recorded metrics")
+    sub.add_parser("table", help="print the suite as the README's markdown table (mean ± std over seeds)")
     args = parser.parse_args(argv)
     suite = SUITES[args.suite]
     if args.command == "train" and args.nproc > 1 and "LOCAL_RANK" not in os.environ:
@@ -256,6 +276,8 @@ def main(argv=None) -> int:
             if "LOCAL_RANK" in os.environ:  # one of torchrun's processes
                 torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
             train_suite(args.only, args.device, args.folder, suite=suite, seeds=args.seeds, epochs=args.epochs)
+        elif args.command == "table":
+            print(table(suite.folder))
         else:
             for name, e in manifest(suite.folder)["models"].items():
                 print(f"{name:24s} {e['parameters']:>8d} params  train loss {e['train_loss']:.4f}  "

@@ -133,7 +133,7 @@ def test_explorer_and_training_in_jupyterlab(lab):
             if failed.count():
                 pytest.fail(f"a cell of the chapter failed:\n{failed.first.inner_text()[-3000:]}")
             explorer = page.locator(".reslab-GradientFlowExplorer")
-            plot, summary = explorer.locator("img"), explorer.locator(".widget-html")
+            plot, summary = explorer.locator("img"), explorer.locator(".reslab-summary")
             expect(plot).to_be_visible()
             expect(summary).to_contain_text("62 weight layers")
             before = plot.screenshot()
@@ -147,7 +147,7 @@ def test_explorer_and_training_in_jupyterlab(lab):
             changed_screenshot(plot, plain)
             explorer.screenshot(path=ARTIFACTS / "browser_explorer.png")
 
-            status = trainer.locator(".widget-html")
+            status = trainer.locator(".reslab-status")
             trainer.locator("button", has_text="Train").click()
             expect(status).to_contain_text("step", timeout=30_000)
             trainer.locator("button", has_text="Stop").click()

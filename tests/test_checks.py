@@ -130,15 +130,18 @@ def test_inputs_come_from_the_seed_and_cover_every_case_class(assignment, name):
 
 @pytest.mark.parametrize("assignment,name", PARTS)
 def test_solution_passes_and_probe_round_trips(assignment, name, solved, tmp_path):
+    """On several secret seeds: a valid solution must never lose a part to what a seed happens to draw."""
     key = answer_key.key(assignment, name)
-    inputs = key.make_inputs(np.random.default_rng(12345))
-    np.savez(tmp_path / "inputs.npz", **inputs)
-    checks.probe(assignment, name, solved[assignment], tmp_path / "inputs.npz", tmp_path / "outputs")
-    assert not (tmp_path / "outputs.error.json").exists()
-    with np.load(tmp_path / "outputs", allow_pickle=False) as arrays:  # the exact path, no .npz appended
-        outputs = {k: arrays[k] for k in arrays.files}
-    result = key.grade(outputs, inputs)
-    assert result == checks.Result(name, key.part.points, key.part.points, True, f"{key.part.description}: passed")
+    for seed in (12345, 1, 2, 3, 4):
+        inputs = key.make_inputs(np.random.default_rng(seed))
+        np.savez(tmp_path / "inputs.npz", **inputs)
+        checks.probe(assignment, name, solved[assignment], tmp_path / "inputs.npz", tmp_path / "outputs")
+        assert not (tmp_path / "outputs.error.json").exists()
+        with np.load(tmp_path / "outputs", allow_pickle=False) as arrays:  # the exact path, no .npz appended
+            outputs = {k: arrays[k] for k in arrays.files}
+        result = key.grade(outputs, inputs)
+        assert result == checks.Result(name, key.part.points, key.part.points, True,
+                                       f"{key.part.description}: passed"), seed
 
 
 @pytest.mark.parametrize("assignment,name", PARTS)

@@ -2,6 +2,7 @@
 recorded accuracy, and the suite shows what the course claims (degradation, scaling)."""
 import dataclasses
 import json
+import statistics
 
 import pytest
 import torch
@@ -37,21 +38,36 @@ def test_the_residual_reference_reaches_95_percent():
     assert MANIFEST["resnet20"]["test_acc"] >= 0.95
 
 
-def test_the_suite_shows_degradation():
+def final_losses(name: str) -> list[float]:
+    return [e["train_loss"] for e in reference.seeds(name)]
+
+
+def test_the_suite_shows_degradation_on_every_seed():
     """He et al. 2015: the deepest plain net ends at a far higher *training* loss than the shallowest;
-    residual nets of the same depths do not."""
-    plain = [MANIFEST[f"plain{d}"]["train_loss"] for d in (8, 20, 32, 56)]
-    resnet = [MANIFEST[f"resnet{d}"]["train_loss"] for d in (8, 20, 32, 56)]
-    assert plain[-1] > 10 * plain[0] and plain[-1] > 0.5
-    assert resnet[-1] < 3 * resnet[0] and resnet[-1] < 0.25
-    assert all(r < p for r, p in zip(resnet[1:], plain[1:]))
+    residual nets of the same depths do not. Seed by seed, as the README states it."""
+    for seed, (p8, p56, r8, r56) in enumerate(zip(*(final_losses(n) for n in ("plain8", "plain56", "resnet8", "resnet56")))):
+        assert p56 > 10 * p8 and p56 > 0.5, seed
+        assert r56 < 1.5 * r8 and r56 < 0.25, seed
+    for depth in (20, 32, 56):
+        assert all(r < p for r, p in zip(final_losses(f"resnet{depth}"), final_losses(f"plain{depth}")))
 
 
-def test_scaling_the_shortcut_hurts_and_scaling_the_branch_does_not():
-    base = MANIFEST["resnet32"]["train_loss"]
-    assert MANIFEST["resnet32-shortcut0.5"]["train_loss"] > 1.5 * base
+def test_scaling_the_shortcut_hurts_and_scaling_the_branch_does_not_on_every_seed():
+    scaled = final_losses("resnet32-shortcut0.5")
+    assert all(s > 1.5 * b for s, b in zip(scaled, final_losses("resnet32")))
     for name in ("resnet32-branch0.2", "resnet32-rezero", "resnet32-layerscale", "resnet32-zeroinit"):
-        assert MANIFEST[name]["train_loss"] < MANIFEST["resnet32-shortcut0.5"]["train_loss"], name
+        assert all(b < s for b, s in zip(final_losses(name), scaled)), name
+
+
+def test_the_readme_tables_and_degradation_line_are_the_shipped_suites():
+    readme = (reference.FOLDER.parents[1] / "README.md").read_text()
+    for suite in reference.SUITES.values():
+        assert reference.table(suite.folder) in readme, f"README's {suite.name} table is stale: python -m reslab.reference --suite {suite.name} table"
+    mean = lambda n: statistics.fmean(final_losses(n))
+    line = (f"the 56-layer plain net ends at a training loss {mean('plain56') / mean('plain8'):.1f}x that of the "
+            f"8-layer plain net; the 56-layer residual net's is {mean('resnet56') / mean('resnet8'):.2f}x the "
+            "8-layer one's (means over the seeds")
+    assert line in " ".join(readme.split()), line
 
 
 def test_a_damaged_reference_file_is_refused(tmp_path):

@@ -2,8 +2,11 @@
 import base64
 import dataclasses
 import io
+import math
+import re
 import threading
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -13,7 +16,11 @@ from PIL import Image
 
 from reslab import data, experiments, models, train
 from reslab import widgets as W
-from reslab.widgets import FlowSettings, gradient_flow, gradient_ratio
+from reslab.widgets import FlowSettings, activation_growth, gradient_flow, gradient_ratio
+from reslab.widgets.controls import read_settings
+from reslab.widgets.flow import CONTROL_ORDER, PLAIN_REASONS
+
+COURSE = Path(__file__).resolve().parents[1] / "course"
 
 
 def ratio(**settings) -> float:
@@ -73,6 +80,8 @@ def test_a_plain_net_ignores_the_scales_and_bad_settings_say_what_is_wrong():
     assert FlowSettings(residual=False, shortcut_scale=0.5).net_config() == FlowSettings(residual=False).net_config()
     assert FlowSettings(residual=True, branch_scale=0.3).net_config().branch_scale == "fixed"
     assert FlowSettings(shortcut_scale=0.1 + 0.2) == FlowSettings(shortcut_scale=0.3)
+    assert set(FlowSettings(residual=False).not_applicable()) == set(PLAIN_REASONS)
+    assert FlowSettings(residual=True).not_applicable() == {}
     with pytest.raises(ValueError, match="depth must be a whole number of blocks from 1 to 40"):
         FlowSettings(depth=0)
     with pytest.raises(ValueError, match="activation='swish' is not one of"):
@@ -129,6 +138,105 @@ def test_without_widgets_the_output_shows_the_default_figure():
     assert f'src="data:image/png;base64,{bundle["image/png"]}"' in html
 
 
+# --- every control shows its effect from where a chapter starts the widget ---------------------------------
+
+VISIBLE = math.log(1.1)  # a displayed number or a plotted point moves by 10% or more
+VISIBLE_SHARE = 0.25  # ... for at least a quarter of a curve's points
+
+
+def log_change(a: float, b: float) -> float:
+    if a == b:
+        return 0.0
+    if not (math.isfinite(a) and math.isfinite(b)) or a <= 0 or b <= 0:
+        return math.inf  # e.g. "the last conv layer gets no gradient": the summary says something else
+    return abs(math.log(b / a))
+
+
+def visible(before, after) -> bool:
+    """What a student sees change: the summary's gradient ratio or activation growth by 10%, or, for nets of
+    the same depth, a quarter of the points of either plotted curve by 10%."""
+    if any(log_change(f(before), f(after)) >= VISIBLE for f in (gradient_ratio, activation_growth)):
+        return True
+    if len(before.names) != len(after.names):
+        return False
+    return any(sum(log_change(a, b) >= VISIBLE for a, b in zip(x, y)) >= VISIBLE_SHARE * len(x)
+               for x, y in ((before.grad_norm, after.grad_norm), (before.act_std, after.act_std)))
+
+
+def chapter_widget_calls() -> list[tuple[str, str]]:
+    """(chapter, call) for every explorer and trainer a chapter constructs, as the chapter writes it."""
+    call = re.compile(r"^(gradient_flow_explorer|train_few_steps)\(.*\)$", re.M)
+    found = []
+    for path in sorted(COURSE.glob("0*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                found += [(path.name[:2], match.group(0)) for match in call.finditer(cell.source)]
+    return found
+
+
+def test_the_chapters_construct_explorers_and_a_trainer():
+    calls = chapter_widget_calls()
+    assert {c for c, _ in calls} >= {"02", "04", "06"}, calls
+    assert any(call.startswith("train_few_steps(") for _, call in calls), calls
+
+
+def displayed_stats(widget):
+    """The numbers the widget shows for its current settings: the explorer plots them, the trainer's status
+    line prints its two ratios (checked here too)."""
+    if isinstance(widget, W.GradientFlowExplorer):
+        return widget.stats
+    stats = gradient_flow(read_settings(widget.controls))
+    assert f"{gradient_ratio(stats):.2g}" in widget.status.value
+    return stats
+
+
+@pytest.mark.parametrize("chapter, call", chapter_widget_calls(), ids=lambda v: v)
+def test_every_control_shows_its_effect_one_step_from_the_chapters_start(chapter, call):
+    widget = eval(call, {"gradient_flow_explorer": W.gradient_flow_explorer, "train_few_steps": W.train_few_steps})
+    start = read_settings(widget.controls)
+    before = displayed_stats(widget)
+    for name in CONTROL_ORDER:
+        control = widget.controls[name]
+        if name in start.not_applicable():
+            reason = start.not_applicable()[name]
+            assert control.disabled and control.tooltip == reason and reason in widget.note.value, name
+            continue
+        assert not control.disabled, name
+        steps = W.one_step(start, name)
+        assert steps, name
+        for moved in steps:
+            control.value = getattr(moved, name)
+            assert read_settings(widget.controls) == moved
+            assert visible(before, displayed_stats(widget)), f"chapter {chapter}, {call}: {name} → {control.value}"
+        control.value = getattr(start, name)
+    if isinstance(widget, W.TrainFewSteps):  # one step of the steps slider: a run 10% longer or shorter
+        first = widget.steps.value
+        widget.steps.value = first + widget.steps.step
+        assert f"Train: {widget.steps.value} steps" in widget.status.value
+        assert 10 * (widget.steps.value - first) >= first
+
+
+def test_greyed_out_controls_would_change_nothing():
+    for settings in (FlowSettings(), FlowSettings(norm=False, activation="tanh", init="xavier", depth=12)):
+        stats = gradient_flow(settings)
+        other_block = dataclasses.replace(settings, block="basic")
+        assert not visible(stats, gradient_flow(other_block))  # the same chain, shifted by half a block
+        assert dataclasses.replace(settings, shortcut_scale=0.5, branch_scale=0.2).net_config() == settings.net_config()
+
+
+def test_the_warm_up_computes_the_next_step_of_the_control_moved_last():
+    explorer = W.gradient_flow_explorer(residual=True, depth=8)
+    explorer.controls["branch_scale"].value = 0.7
+    assert W.likely_next(explorer.settings, "branch_scale")[0] == dataclasses.replace(explorer.settings,
+                                                                                       branch_scale=0.8)
+    explorer.warmer.join()
+    for name in ("branch_scale", "shortcut_scale", "depth"):
+        hits = gradient_flow.cache_info().hits
+        explorer.controls[name].value = getattr(W.likely_next(explorer.settings, name)[0], name)
+        assert gradient_flow.cache_info().hits > hits, name
+        explorer.warmer.join()
+
+
 # --- train a few steps -------------------------------------------------------------------------------------
 
 SMALL = FlowSettings(depth=2, residual=True, activation="relu")
@@ -168,6 +276,16 @@ def test_the_stop_button_stops_the_training_thread():
     assert widget.progress.value == len(widget.result.losses)
     assert widget.status.value.startswith(f"stopped after {len(widget.result.losses)} steps")
     assert not widget.train_button.disabled and widget.stop_button.disabled
+
+
+def test_before_the_first_run_the_trainer_says_what_its_plot_will_show():
+    widget = W.train_few_steps()
+    assert widget.plot.waiting.get_visible() and "press Train" in widget.plot.waiting.get_text()
+    static = base64.b64decode(widget._repr_mimebundle_()["image/png"])
+    widget.plot.waiting.set_visible(False)
+    widget.plot.figure.invalidate()
+    assert static != widget.plot.png([])  # the static page shows the text, not empty axes
+    assert widget.status.value.startswith("Train: 100 steps of plain 10 blocks")
 
 
 def test_a_second_run_keeps_the_first_curve_for_comparison():

@@ -44,13 +44,13 @@ def convolution(stride: int, padding: tuple, more: bool, kernel: tuple = (2, 4),
     return draw
 
 
-UNFOLD_CLASSES = {"stride1": CaseClass("stride 1, padded, more output channels", convolution(1, (1, 3), True),
+UNFOLD_CLASSES = {"stride1": CaseClass(convolution(1, (1, 3), True),
                                lambda a, s: a["stride"] == 1 and a["padding"] > 0 and a["out_channels"] > s[1]),
-          "stride2": CaseClass("stride 2, unpadded, fewer output channels", convolution(2, (0, 1), False),
+          "stride2": CaseClass(convolution(2, (0, 1), False),
                                lambda a, s: a["stride"] == 2 and a["padding"] == 0 and a["out_channels"] != s[1]),
-          "padded2": CaseClass("stride 2, padded, a batch of one", convolution(2, (1, 3), True, smallest=1),
+          "padded2": CaseClass(convolution(2, (1, 3), True, smallest=1),
                                lambda a, s: a["stride"] == 2 and a["padding"] > 0 and s[0] == 1),
-          "pointwise": CaseClass("a 1x1 kernel", convolution(1, (0, 1), True, kernel=(1, 2)),
+          "pointwise": CaseClass(convolution(1, (0, 1), True, kernel=(1, 2)),
                                  lambda a, s: a["kernel"] == 1)}
 
 

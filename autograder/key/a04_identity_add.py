@@ -19,9 +19,9 @@ def channels(lo: int, hi: int, size=(4, 7), smallest: int = 2):
     return draw
 
 
-BLOCKS = {"same": CaseClass("a batch of several", channels(2, 6), lambda a, s: s[0] > 1),
-          "one": CaseClass("a batch of one", channels(2, 5, smallest=1), lambda a, s: s[0] == 1),
-          "wide": CaseClass("many channels, a larger input", channels(8, 11, size=(9, 11)),
+BLOCKS = {"same": CaseClass(channels(2, 6), lambda a, s: s[0] > 1),
+          "one": CaseClass(channels(2, 5, smallest=1), lambda a, s: s[0] == 1),
+          "wide": CaseClass(channels(8, 11, size=(9, 11)),
                             lambda a, s: a["channels"] >= 8 and s[2] >= 9)}
 
 NETS = {"res": NetConfig(stages=(2, 2), widths=(4, 8)),

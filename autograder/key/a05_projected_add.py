@@ -19,11 +19,11 @@ def pad_case(stride, extra=lambda rng, c: int(rng.integers(1, 5)), smallest=2):
     return draw
 
 
-ZERO_PAD = {"stride2": CaseClass("stride 2", pad_case(2), lambda a, s: a["stride"] == 2),
-            "stride1": CaseClass("stride 1", pad_case(1), lambda a, s: a["stride"] == 1),
-            "wide": CaseClass("more extra channels than input channels", pad_case(2, lambda rng, c: c + int(
+ZERO_PAD = {"stride2": CaseClass(pad_case(2), lambda a, s: a["stride"] == 2),
+            "stride1": CaseClass(pad_case(1), lambda a, s: a["stride"] == 1),
+            "wide": CaseClass(pad_case(2, lambda rng, c: c + int(
                 rng.integers(1, 4))), lambda a, s: a["extra_channels"] > s[1]),
-            "one": CaseClass("stride 2, a batch of one", pad_case(2, smallest=1), lambda a, s: s[0] == 1)}
+            "one": CaseClass(pad_case(2, smallest=1), lambda a, s: s[0] == 1)}
 
 
 def channels_case(stride, more, option=None):
@@ -35,20 +35,20 @@ def channels_case(stride, more, option=None):
     return draw
 
 
-PROJECTION = {"stride2": CaseClass("stride 2, more channels", channels_case(2, True),
+PROJECTION = {"stride2": CaseClass(channels_case(2, True),
                                    lambda a, s: a["stride"] == 2 and a["out_ch"] > a["in_ch"]),
-              "stride1": CaseClass("stride 1, more channels", channels_case(1, True),
+              "stride1": CaseClass(channels_case(1, True),
                                    lambda a, s: a["stride"] == 1 and a["out_ch"] > a["in_ch"]),
-              "keep": CaseClass("stride 2, the same channels", channels_case(2, False),
+              "keep": CaseClass(channels_case(2, False),
                                 lambda a, s: a["stride"] == 2 and a["out_ch"] == a["in_ch"])}
 
-BLOCK = {"A": CaseClass("option A, shapes change", channels_case(2, True, "A")),
-         "B": CaseClass("option B, shapes change", channels_case(2, True, "B")),
-         "sameA": CaseClass("option A, shapes unchanged", channels_case(1, False, "A")),
-         "sameB": CaseClass("option B, shapes unchanged", channels_case(1, False, "B")),
-         "B1": CaseClass("option B, stride 1 with more channels", channels_case(1, True, "B")),
-         "keepA": CaseClass("option A, stride 2 with the same channels", channels_case(2, False, "A")),
-         "keepB": CaseClass("option B, stride 2 with the same channels", channels_case(2, False, "B"))}
+BLOCK = {"A": CaseClass(channels_case(2, True, "A")),
+         "B": CaseClass(channels_case(2, True, "B")),
+         "sameA": CaseClass(channels_case(1, False, "A")),
+         "sameB": CaseClass(channels_case(1, False, "B")),
+         "B1": CaseClass(channels_case(1, True, "B")),
+         "keepA": CaseClass(channels_case(2, False, "A")),
+         "keepB": CaseClass(channels_case(2, False, "B"))}
 
 
 def projected_block(in_ch, out_ch, stride, option) -> BasicBlock:

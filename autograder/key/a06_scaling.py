@@ -16,9 +16,9 @@ def block_cases(**extra):
             n, h, w = batch(rng, size, smallest)
             return {"channels": c, **{k: f(rng) for k, f in extra.items()}}, (n if smallest > 1 else 1, c, h, w)
         return inner
-    return {"same": CaseClass("a batch of several", draw(2, 6)),
-            "one": CaseClass("a batch of one", draw(2, 5, smallest=1), lambda a, s: s[0] == 1),
-            "wide": CaseClass("many channels", draw(8, 11), lambda a, s: a["channels"] >= 8)}
+    return {"same": CaseClass(draw(2, 6)),
+            "one": CaseClass(draw(2, 5, smallest=1), lambda a, s: s[0] == 1),
+            "wide": CaseClass(draw(8, 11), lambda a, s: a["channels"] >= 8)}
 
 
 def layerscale_cases() -> dict:
@@ -28,7 +28,7 @@ def layerscale_cases() -> dict:
         n, h, w = batch(rng)
         return {"channels": c}, (n, c, h, w)
     return {**block_cases(init=lambda rng: int(rng.integers(1, 32)) / 256),
-            "default": CaseClass("the default init", default, lambda a, s: "init" not in a)}
+            "default": CaseClass(default, lambda a, s: "init" not in a)}
 
 
 def identity_add(channels: int, scale: nn.Module) -> BasicBlock:

@@ -22,13 +22,13 @@ def channels(lo, hi):
 
 
 LAYER = ModuleCases(student.DENSE_LAYER, DenseLayer, {
-    "layer": CaseClass("a dense layer", drawn(lambda rng: {"in_ch": channels(2, 7)(rng), "growth": channels(2, 5)(rng)})),
-    "layerone": CaseClass("a dense layer, a batch of one", drawn(
+    "layer": CaseClass(drawn(lambda rng: {"in_ch": channels(2, 7)(rng), "growth": channels(2, 5)(rng)})),
+    "layerone": CaseClass(drawn(
         lambda rng: {"in_ch": channels(2, 5)(rng), "growth": channels(2, 4)(rng)}, smallest=1), lambda a, s: s[0] == 1)})
 TRANS = ModuleCases(student.TRANSITION, Transition, {
-    "trans": CaseClass("a transition", drawn(lambda rng: {"in_ch": channels(4, 9)(rng), "out_ch": channels(2, 5)(rng)},
+    "trans": CaseClass(drawn(lambda rng: {"in_ch": channels(4, 9)(rng), "out_ch": channels(2, 5)(rng)},
                                              size=(4, 8))),
-    "transodd": CaseClass("a transition on an odd size", drawn(
+    "transodd": CaseClass(drawn(
         lambda rng: {"in_ch": channels(3, 6)(rng), "out_ch": channels(2, 4)(rng)}, size=(5, 8), odd=True),
         lambda a, s: s[2] % 2 == 1)})
 
@@ -80,9 +80,9 @@ KEYS = [
                                               "F.avg_pool2d(self.conv1(self.bn1(x)), 2)")]},
         {**LAYER.classes, **TRANS.classes}),
     module_key(RESNEXT, ModuleCases(student.Modules("ResNeXtBottleneck"), resnext, {
-        "same": CaseClass("shape kept, more groups than channels per group", resnext_case("same")),
-        "down": CaseClass("stride 2, more channels", resnext_case("down"), lambda a, s: a["stride"] == 2),
-        "widen": CaseClass("stride 1, more channels, fewer groups than channels per group", resnext_case("widen"),
+        "same": CaseClass(resnext_case("same")),
+        "down": CaseClass(resnext_case("down"), lambda a, s: a["stride"] == 2),
+        "widen": CaseClass(resnext_case("widen"),
                            lambda a, s: a["cardinality"] < a["group_width"])}), {
         "uses an ungrouped 3x3 convolution": [(", groups=cardinality", "")],
         "uses group_width groups instead of cardinality groups": [("groups=cardinality", "groups=group_width")],
@@ -99,11 +99,11 @@ KEYS = [
              "nn.Conv2d(inner, inner, 3, 1, 1, groups=cardinality, bias=False)")],
     }),
     module_key(STOCHASTIC, ModuleCases(student.STOCHASTIC, stochastic, {
-        "keep": CaseClass("survival 1 (never dropped)", stochastic_case("keep")),
-        "drop": CaseClass("survival near 0 (dropped)", stochastic_case("drop")),
-        "eval": CaseClass("eval mode, survival between 0 and 1", stochastic_case("eval"),
+        "keep": CaseClass(stochastic_case("keep")),
+        "drop": CaseClass(stochastic_case("drop")),
+        "eval": CaseClass(stochastic_case("eval"),
                           lambda a, s: 0 < a["survival"] < 1 and a["survival"] not in student.DETERMINISTIC),
-        "down": CaseClass("stride 2, more channels, survival 1", stochastic_case("down"))}), {
+        "down": CaseClass(stochastic_case("down"))}), {
         "uses the whole branch in eval mode instead of scaling it by survival": [
             ("return F.relu(self.survival * self.bn2(", "return F.relu(1.0 * self.bn2(")],
         "drops the branch when the draw is below survival, the opposite of the rule": [

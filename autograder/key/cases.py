@@ -21,7 +21,8 @@ from reslab.models import Scale
 
 @dataclass(frozen=True)
 class CaseClass:
-    text: str  # how feedback names it, e.g. "stride 2, channels doubled"
+    """One pattern of inputs; feedback names it by its label in the public ``Part.cases``."""
+
     draw: Callable[[np.random.Generator], tuple[dict, tuple]]  # -> (constructor args, input shape)
     holds: Callable[[dict, tuple], bool] = lambda args, shape: True
 
