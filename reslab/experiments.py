@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import math
+import time
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -324,6 +326,138 @@ def _measure_outputs(model: Net, modules, x: torch.Tensor, measure) -> list[floa
     return values
 
 
+@dataclass(frozen=True)
+class PathGradients:
+    """Veit et al. 2016, Fig. 6: a residual net of n blocks unrolls into 2^n paths, C(n, k) of them through
+    exactly k branches. ``per_path[k]`` is the mean gradient norm at the input through one path of length k."""
+
+    per_path: list[float]
+
+    @property
+    def blocks(self) -> int:
+        return len(self.per_path) - 1
+
+    @property
+    def paths(self) -> list[int]:
+        """How many paths have each length: the binomial coefficients C(n, k)."""
+        return [math.comb(self.blocks, k) for k in range(self.blocks + 1)]
+
+    @property
+    def mean_length(self) -> float:
+        """The mean length of a path, n/2: what a net whose paths all mattered equally would use."""
+        return self.blocks / 2
+
+    @property
+    def total(self) -> list[float]:
+        """Gradient per length, summed over all paths of that length: C(n, k) times ``per_path[k]``."""
+        return [n * g for n, g in zip(self.paths, self.per_path)]
+
+    @property
+    def share(self) -> list[float]:
+        """Each length's fraction of the gradient of all paths together."""
+        whole = sum(self.total)
+        return [t / whole for t in self.total]
+
+    @property
+    def gradient_mean_length(self) -> float:
+        """The mean path length weighted by the gradient that the paths of each length carry."""
+        return sum(k * s for k, s in enumerate(self.share))
+
+    def share_up_to(self, length: int) -> float:
+        """Fraction of the gradient carried by paths through at most ``length`` branches."""
+        return sum(self.share[:length + 1])
+
+
+def path_gradients(model: Net, x: torch.Tensor, y: torch.Tensor, per_length: int = 64,
+                   seed: int = 0) -> PathGradients:
+    """Veit et al.'s experiment on a trained residual net (eval mode): for every length k, ``per_length``
+    rows of the batch each get a random set of k blocks whose gradient runs through the branch only, and the
+    other blocks' through the shortcut only; the forward pass is the intact net's.
+
+    One backward pass does it all: per row, a block's shortcut or branch output is detached (same value, no
+    gradient), so row r's input gradient is the one of its own path set. Rows are images of ``x`` drawn at
+    random; the gradient is that of each row's own cross-entropy.
+    """
+    blocks = model.blocks()
+    if not blocks or any(getattr(b, "shortcut", None) is None for b in blocks):
+        raise ValueError("path_gradients needs a residual net: every block must have a shortcut")
+    if per_length < 1:
+        raise ValueError(f"per_length must be at least 1, got {per_length}")
+    n = len(blocks)
+    generator = torch.Generator().manual_seed(seed)
+    lengths = torch.arange(n + 1).repeat_interleave(per_length)
+    rows = torch.randint(len(x), (len(lengths),), generator=generator)
+    branch = torch.zeros(len(lengths), n, dtype=torch.bool)  # row r takes the branch of these blocks
+    for r, k in enumerate(lengths.tolist()):
+        branch[r, torch.randperm(n, generator=generator)[:k]] = True
+
+    def only(rows_open):
+        keep = rows_open.float().view(-1, 1, 1, 1)
+        return lambda module, inputs, output: keep * output + (1 - keep) * output.detach()
+
+    # every block kind ends its branch with ``scale`` and adds ``shortcut(x)``: gate those two outputs
+    hooks = [h for j, b in enumerate(blocks) for h in (b.scale.register_forward_hook(only(branch[:, j])),
+                                                       b.shortcut.register_forward_hook(only(~branch[:, j])))]
+    was_training = model.training
+    inputs = x[rows].clone().requires_grad_(True)
+    try:
+        with threads_for(x):
+            loss = F.cross_entropy(model.eval()(inputs), y[rows], reduction="sum")  # row r: its own loss
+            (grad,) = torch.autograd.grad(loss, inputs)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return PathGradients(grad.flatten(1).norm(dim=1).view(n + 1, per_length).mean(1).tolist())
+
+
+def with_batch_statistics(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """A copy in eval mode whose BatchNorm layers normalise with the statistics of the batch ``x``: a fresh
+    net behaves as in training, yet each image's output (and gradient) depends on that image alone."""
+    probe = copy.deepcopy(model)
+    for m in probe.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average: after one batch, exactly that batch's statistics
+    with torch.no_grad(), threads_for(x):
+        probe.train()(x)
+    return probe.eval()
+
+
+def gradient_correlation(model: nn.Module, x: torch.Tensor, y: torch.Tensor, step: float = 0.01,
+                         seed: int = 0) -> float:
+    """Balduzzi et al. 2017's shattering, on images: the mean cosine similarity between the gradient of the
+    loss with respect to each input image and the one at a nearby image, moved by ``step`` times its own norm
+    in a random direction. Near 1: the gradient is smooth in the input; near 0: "shattered", white noise.
+    BatchNorm uses the statistics of ``x`` (``with_batch_statistics``), so fresh nets can be measured."""
+    if step <= 0:
+        raise ValueError(f"step must be positive, got {step}")
+    net = with_batch_statistics(model, x)
+    direction = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
+    size = x.flatten(1).norm(dim=1) / direction.flatten(1).norm(dim=1)
+    nearby = x + step * size.view(-1, *[1] * (x.dim() - 1)) * direction
+
+    def input_gradients(images):
+        images = images.clone().requires_grad_(True)
+        loss = F.cross_entropy(net(images), y, reduction="sum")  # image i: the gradient of its own loss
+        return torch.autograd.grad(loss, images)[0].flatten(1)
+
+    with threads_for(x):
+        return F.cosine_similarity(input_gradients(x), input_gradients(nearby), dim=1).mean().item()
+
+
+def shattering(depths, x: torch.Tensor, y: torch.Tensor, step: float = 0.01, seeds=(0, 1, 2),
+               base: NetConfig | None = None) -> dict[str, list[float]]:
+    """``gradient_correlation`` of fresh plain and residual twins (``depth_configs``) for every init seed."""
+    result = {}
+    for name, config in depth_configs(depths, base).items():
+        result[name] = []
+        for seed in seeds:
+            seed_everything(seed)
+            result[name].append(gradient_correlation(build(config), x, y, step, seed))
+    return result
+
+
 def deepen(model: Net, extra: int = 1) -> Net:
     """A deeper net with ``extra`` new blocks at the end of every stage and the old weights everywhere else.
 
@@ -389,6 +523,58 @@ def deepening(shallow: dict[str, Net], training: TrainConfig = CONTINUE, data: d
         )
     runs = train_runs(models, training, data, eval_train=True)
     return Deepening(runs=runs, start_loss={n: run.eval_train_loss[0] for n, run in runs.items()}, **measured)
+
+
+def training_step_seconds(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
+                          repeats: int = 6) -> dict[str, float]:
+    """Per model, the fastest of ``repeats`` forward and backward passes on ``(x, y)``, in seconds: the cost of
+    a training step measured here and now. The models take turns, step by step, so that a change in the
+    machine's load hits all of them alike (the seconds in a manifest come from runs under whatever load there
+    was); one thread, because on a shared CPU two threads contend and the time says more about the load."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    probes = {name: copy.deepcopy(model).train() for name, model in models.items()}
+    best, saved = dict.fromkeys(probes, math.inf), torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(repeats):
+            for name, probe in probes.items():
+                start = time.perf_counter()
+                F.cross_entropy(probe(x), y).backward()
+                best[name] = min(best[name], time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(saved)
+    return best
+
+
+@torch.no_grad()
+def convolution_work(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
+    """(number of convolutions run, multiply-adds they do per image) on one image shaped like ``x``'s: how
+    much work a net does and in how many sequential pieces, whatever machine it runs on."""
+    counted = [0, 0]
+
+    def count(module, inputs, output):
+        counted[0] += 1
+        counted[1] += output[0].numel() * module.in_channels // module.groups * math.prod(module.kernel_size)
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    was_training = model.training
+    try:
+        model.eval()(x[:1])
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return counted[0], counted[1]
+
+
+def padding_share(size: int, kernel: int = 3) -> float:
+    """The fraction of a ``kernel`` x ``kernel`` convolution's inputs that is zero padding ("same" padding,
+    stride 1), averaged over a ``size`` x ``size`` map: what a small last stage of a net really sees."""
+    if size < 1 or kernel < 1 or kernel % 2 == 0:
+        raise ValueError(f"need a positive size and an odd kernel, got size={size}, kernel={kernel}")
+    real = F.conv2d(torch.ones(1, 1, size, size), torch.ones(1, 1, kernel, kernel), padding=kernel // 2)
+    return 1 - real.mean().item() / kernel ** 2
 
 
 # --- shortcut options --------------------------------------------------------------------------------------

@@ -41,6 +41,38 @@ def lines(series: dict, *, x=None, ax=None, xlabel: str = "", ylabel: str = "", 
     return ax
 
 
+def log_lines(series: dict, *, x=None, ax=None, **options):
+    """``lines`` on a log axis for values that can be exactly 0 (an underflowed gradient). A 0 has no place on
+    a log axis and is not drawn at a made-up small value: it gets a ▼ in its line's colour in a grey band
+    below the axis' lowest value, labelled 0 and left without log ticks. ``options`` are those of ``lines``."""
+    drawn, zeros = {}, {}
+    for name, values in series.items():
+        xs, ys = values if isinstance(values, tuple) else (x if x is not None else range(len(values)), values)
+        xs, ys = list(xs), list(ys)
+        drawn[name] = (xs, [v if v > 0 else math.nan for v in ys])
+        zeros[name] = [xi for xi, v in zip(xs, ys) if v == 0]
+    ax = lines(drawn, ax=ax, log=True, **options)
+    marked = [(container, zeros[name]) for container, name in zip(ax.containers, drawn) if zeros[name]]
+    if not marked:
+        return ax
+    low, high = ax.get_ylim()
+    floor = low * (low / high) ** (1 / 9)  # the band is the bottom tenth of the axis
+    for scale in ("major", "minor"):  # no log tick inside the band: nothing there has a value but 0
+        ticks = [t for t in ax.get_yticks(minor=scale == "minor") if low <= t <= high]
+        ax.set_yticks(ticks, minor=scale == "minor")
+    ax.set_ylim(floor, high)
+    ax.axhspan(floor, low, color="0.92", zorder=0)
+    middle = (floor * low) ** 0.5
+    ax.text(-0.01, middle, "0", transform=ax.get_yaxis_transform(), ha="right", va="center")
+    for row, (container, xs) in enumerate(marked):  # one row per line, so that no mark hides another
+        height = floor * (low / floor) ** ((row + 1) / (len(marked) + 1))
+        ax.plot(xs, [height] * len(xs), "v", markersize=5, color=container.lines[0].get_color())
+    ax.plot([], [], "v", color="gray", label="exactly 0 (grey band)")
+    if options.get("legend", True):
+        ax.legend(fontsize=8)
+    return ax
+
+
 def curves(runs: dict, metric: str = "train_loss", *, ax=None, log: bool = True, title: str = ""):
     """A per-epoch metric of several runs (anything with a ``history`` of dicts); plain nets dashed."""
     series = {name: ([m["epoch"] for m in run.history], [m[metric] for m in run.history])

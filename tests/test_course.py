@@ -34,7 +34,7 @@ WIDGETS = {"02": ["gradient_flow_explorer()"],
            "04": ["gradient_flow_explorer(residual=True", "block_deletion()"],
            "06": ["gradient_flow_explorer(", "train_few_steps("]}
 DEEP = NetConfig(stages=(5, 5, 5))  # the chapters' 32-layer nets
-CHECKED_CHAPTERS = ("01", "02", "03", "04", "05", "06", "07")  # chapters whose measured sentences are all reslab.claims calls
+CHECKED_CHAPTERS = ("01", "02", "03", "04", "05", "06", "07", "08")  # chapters whose measured sentences are all reslab.claims calls
 
 
 def chapter(number: str) -> nbformat.NotebookNode:
@@ -394,3 +394,88 @@ def test_layer_responses_and_deletion_summary_measure_what_they_say(data):
     assert len(stds) == 2 * len(model.blocks()) and all(s > 0 for s in stds)
     summary = ex.deletion_summary({"none": 0.9, "a": 0.85, "b": 0.5})
     assert summary == {"intact": 0.9, "mean": pytest.approx(0.675), "cheap": 1, "deletions": 2}
+
+
+# --- the experiments added for chapters 2, 4, 7 and 8 -------------------------------------------------------
+
+def test_path_gradients_split_the_gradient_by_path_length(data):
+    torch.manual_seed(0)
+    zeroed = build(NetConfig(stages=(2, 2, 2), zero_init_residual=True))  # every branch outputs 0: no gradient
+    paths = ex.path_gradients(zeroed, data.test.x[:32], data.test.y[:32], per_length=4)
+    assert paths.blocks == 6 and paths.paths == [1, 6, 15, 20, 15, 6, 1] and sum(paths.paths) == 2 ** 6
+    assert paths.per_path[0] > 0 and paths.per_path[1:] == [0.0] * 6  # only the all-shortcut path carries any
+    assert paths.share[0] == 1.0 and paths.gradient_mean_length == 0.0 and paths.mean_length == 3
+    x = data.test.x[:32].clone().requires_grad_(True)  # that path is the whole net: its gradient, row by row
+    loss = torch.nn.functional.cross_entropy(zeroed.eval()(x), data.test.y[:32], reduction="sum")
+    whole = torch.autograd.grad(loss, x)[0].flatten(1).norm(dim=1)
+    assert whole.min() * 0.999 <= paths.per_path[0] <= whole.max() * 1.001
+    with pytest.raises(ValueError, match="residual net"):
+        ex.path_gradients(build(NetConfig(residual=False)), data.test.x[:4], data.test.y[:4])
+
+
+def test_the_gradient_of_a_trained_resnet56_flows_through_short_paths(data):
+    model, _ = reference.load("resnet56")
+    paths = ex.path_gradients(model, data.test.x, data.test.y, per_length=32, seed=1)
+    assert paths.blocks == 27 and sum(paths.paths[:14]) == 2 ** 26  # at most 13 branches: half of all paths
+    assert paths.share_up_to(13) > 0.9 and paths.gradient_mean_length < paths.mean_length - 3
+    assert paths.per_path[0] > 100 * paths.per_path[-1]  # one long path carries far less than the shortcut path
+    assert sum(paths.share) == pytest.approx(1.0)
+
+
+def test_gradients_shatter_in_deep_plain_nets_not_in_residual_ones(batch):
+    x, y = batch
+    torch.manual_seed(0)
+    net = build(NetConfig(stages=(1, 1, 1)))
+    calibrated = ex.with_batch_statistics(net, x)
+    assert net.training and float(net.bn1.running_mean.abs().sum()) == 0  # the original is untouched
+    with torch.no_grad():
+        features = calibrated.conv1(x)
+    assert torch.allclose(calibrated.bn1.running_mean, features.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert not calibrated.training
+    assert ex.gradient_correlation(net, x, y, step=1e-5) > 0.999  # a tiny step: the same gradient
+    with pytest.raises(ValueError, match="step"):
+        ex.gradient_correlation(net, x, y, step=0)
+    result = ex.shattering([8, 56], x, y, seeds=(0, 1))
+    assert max(result["plain56"]) < 0.1 < 0.5 < min(result["resnet56"])
+    assert min(result["plain8"]) > 0.9 and min(result["resnet8"]) > 0.9
+
+
+def test_log_lines_marks_exact_zeros_instead_of_drawing_them_at_a_made_up_value():
+    ax = plots.log_lines({"dead": [0.0, 0.0, 0.0], "mixed": [0.0, 1e-6, 1e-3], "alive": [1e-2, 1e-2, 1e-2]})
+    low, high = ax.get_ylim()
+    drawn = [line for line in ax.get_lines() if line.get_label() in ("dead", "mixed", "alive")]
+    assert all(min([v for v in line.get_ydata() if v == v], default=1e-6) >= 1e-6 for line in drawn)
+    marks = [line for line in ax.get_lines() if line.get_marker() == "v" and len(line.get_xdata())]
+    assert sorted(len(m.get_xdata()) for m in marks) == [1, 3]  # one ▼ per exact zero, one row per line
+    assert all(low < m.get_ydata()[0] < 1e-6 for m in marks)  # in the band below the smallest real value
+    assert all(t >= 1e-6 * 0.999 for t in ax.get_yticks())  # no log tick inside the band
+    plt.close("all")
+
+
+def test_padding_share_and_training_step_seconds_measure_what_they_say():
+    assert ex.padding_share(1) == pytest.approx(8 / 9) and ex.padding_share(2) == pytest.approx(5 / 9)
+    assert ex.padding_share(32) < ex.padding_share(8) < ex.padding_share(2)
+    with pytest.raises(ValueError, match="odd kernel"):
+        ex.padding_share(4, kernel=2)
+    torch.manual_seed(0)
+    model = build(NetConfig(stages=(1, 1, 1)))
+    deeper = build(NetConfig(stages=(4, 4, 4)))
+    seconds = ex.training_step_seconds({"small": model, "deeper": deeper}, torch.randn(8, 1, 8, 8), torch.arange(8),
+                                       repeats=3)
+    assert 0 < seconds["small"] < seconds["deeper"] < 10  # four times the blocks: slower, on any machine
+    assert all(p.grad is None for p in [*model.parameters(), *deeper.parameters()])
+    with pytest.raises(ValueError, match="repeats"):
+        ex.training_step_seconds({"small": model}, torch.randn(2, 1, 8, 8), torch.arange(2), repeats=0)
+    # stem 1->16 at 8x8; two 16->16 convs; 16->32 (stride 2), 32->32 and a 1x1 projection at 4x4; the same at 2x2
+    by_hand = 64 * 16 * 9 + 2 * 64 * 16 * 16 * 9 + 16 * 32 * (16 * 9 + 32 * 9 + 16) + 4 * 64 * (32 * 9 + 64 * 9 + 32)
+    assert ex.convolution_work(model, torch.randn(3, 1, 8, 8)) == (9, by_hand)
+
+
+def test_bn_after_the_add_closes_the_identity_path_most_and_trains_worst(data):
+    names = ["resnet56", "resnet56-bn-after-add", "resnet56-relu-before-add", "resnet56-relu-preact", "preact-resnet56"]
+    runs = ex.seed_runs(names)
+    loss = ex.finals(runs, "train_loss")
+    for seed in range(len(runs["resnet56"])):
+        assert loss["resnet56-bn-after-add"][seed] > max(loss[n][seed] for n in names[:1] + names[2:])
+    original, bn_after = (ex.identity_open_fraction(runs[n][0].model, data.test.x) for n in names[:2])
+    assert sum(bn_after) / len(bn_after) < 0.5 < sum(original) / len(original) < 0.9
