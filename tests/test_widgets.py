@@ -100,6 +100,18 @@ def test_log_limits_snap_to_coarse_decades_and_survive_zeros():
 
 # --- the explorer view -------------------------------------------------------------------------------------
 
+def test_exact_zeros_are_marked_not_drawn_at_a_made_up_value():
+    settings = FlowSettings(depth=30, activation="sigmoid", init="naive", norm=False)
+    stats = gradient_flow(settings)
+    dead = [i for i, g in enumerate(stats.grad_norm) if g == 0]
+    assert dead, "this deep naive sigmoid net should underflow to exact zeros"
+    explorer = W.gradient_flow_explorer(**dataclasses.asdict(settings))
+    line, zeros = explorer.plot.grad_line.get_ydata(), explorer.plot.grad_zeros
+    assert [i for i, v in enumerate(line) if math.isnan(v)] == dead  # left out of the line, the others drawn
+    assert list(zeros.get_xdata()) == [i + 1 for i in dead]  # layers are numbered from 1
+    assert all(y < min(v for v in line if v == v) for y in zeros.get_ydata())  # below every drawn value
+
+
 def test_explorer_controls_drive_the_plot_and_the_ratio():
     explorer = W.gradient_flow_explorer(depth=10, activation="sigmoid")
     assert explorer.controls["shortcut_scale"].disabled  # plain: no shortcut to scale

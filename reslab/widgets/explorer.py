@@ -30,6 +30,10 @@ class FlowPlot:
         fig, (self.ax_grad, self.ax_std) = new_figure(2)
         (self.grad_line,) = self.ax_grad.plot([], [], "o-", ms=3, color="C0")
         (self.std_line,) = self.ax_std.plot([], [], "o-", ms=3, color="C1")
+        # a layer whose value is exactly 0 (an underflowed gradient) has no place on a log axis: it is left out
+        # of the line and marked by a ▼ on the bottom edge, never drawn at a made-up small value
+        (self.grad_zeros,) = self.ax_grad.plot([], [], "v", ms=6, color="C0", clip_on=False, label="exactly 0")
+        (self.std_zeros,) = self.ax_std.plot([], [], "v", ms=6, color="C1", clip_on=False, label="exactly 0")
         # a fixed title height: placing titles automatically is a quarter of a full redraw
         self.ax_grad.set_title("gradient norm ‖∂L/∂W‖", y=1.0)
         self.ax_std.set_title("activation std (layer output)", y=1.0)
@@ -37,14 +41,19 @@ class FlowPlot:
             ax.set(yscale="log", xlabel="weight layer (input → output)", xlim=(0.5, 2 * MAX_DEPTH + 2.5))
             ax.yaxis.set_minor_locator(ticker.NullLocator())  # hundreds of minor ticks would double a redraw
         self.limits = {self.ax_grad: None, self.ax_std: None}
-        self.figure = FastFigure(fig, [self.grad_line, self.std_line])
+        for ax in (self.ax_grad, self.ax_std):
+            ax.legend(loc="upper right", fontsize=7, frameon=False)
+        self.figure = FastFigure(fig, [self.grad_line, self.std_line, self.grad_zeros, self.std_zeros])
 
     def png(self, stats: probes.LayerStats) -> bytes:
         layers = np.arange(1, len(stats.names) + 1)
-        for ax, line, values in ((self.ax_grad, self.grad_line, stats.grad_norm),
-                                 (self.ax_std, self.std_line, stats.act_std)):
+        for ax, line, zeros, values in ((self.ax_grad, self.grad_line, self.grad_zeros, stats.grad_norm),
+                                        (self.ax_std, self.std_line, self.std_zeros, stats.act_std)):
+            values = np.asarray(values, dtype=float)
             low, high = self.limits[ax] = sticky_log_limits(values, self.limits[ax])
-            line.set_data(layers, np.clip(values, low, None))  # dead layers (0) sit on the bottom edge
+            line.set_data(layers, np.where(values > 0, values, np.nan))
+            zero = values == 0
+            zeros.set_data(layers[zero], np.full(zero.sum(), low / 1.5))
             ax.set_ylim(low / 1.5, high * 1.5)
         return self.figure.png()
 
