@@ -9,6 +9,7 @@ part scores 0 and is marked for manual grading in the gradebook, with the reason
 from __future__ import annotations
 
 import ast
+import threading
 
 from nbformat import NotebookNode
 
@@ -26,11 +27,18 @@ DUNDERS = {"__code__", "__globals__", "__closure__", "__builtins__", "__subclass
            "__func__", "__wrapped__", "__getattribute__"}
 
 
+# CPython 3.11 shares the AST constructor's recursion counter between threads: two parses at once (grading
+# threads) can fail with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905)
+_PARSING = threading.Lock()
+
+
 def _tree(source: str):
     """The cell's syntax tree, IPython magics turned into the calls they make (None if it does not parse)."""
     from IPython.core.inputtransformer2 import TransformerManager
     try:
-        return ast.parse(TransformerManager().transform_cell(source))
+        transformed = TransformerManager().transform_cell(source)
+        with _PARSING:
+            return ast.parse(transformed)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
