@@ -29,7 +29,7 @@ TIMINGS = COURSE / "timings.json"
 # Brysbaert (2019), 190 studies: adults read English non-fiction silently at 238 words a minute, most between
 # 175 and 300. A chapter is read to learn, with maths and code, so the slow end of that range is the pace.
 WORDS_PER_MINUTE = 175
-TIME_SENTENCE = re.compile(r"\*\*Time:\*\* about \d+ minutes: [\d,]+ words .*? to run on [^.]*\.", re.S)
+TIME_SENTENCE = re.compile(r"\*\*Time:\*\* about \d+ minutes: [\d,]+ words\b.*? to run on [^.]*\.", re.S)
 
 
 def words(text: str) -> int:
@@ -55,6 +55,15 @@ def time_sentence(timing: dict) -> str:
             f"Brysbaert 2019), plus {round(timing['run_seconds'])} s to run on {timing['cpus']} CPU cores.")
 
 
+def time_cell(path: Path):
+    """(notebook, its one markdown cell holding a Time sentence); exits with the reason when there is not one."""
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "markdown" and TIME_SENTENCE.search(c.source)]
+    if len(cells) != 1:
+        raise SystemExit(f"{path.name}: expected one markdown sentence matching {TIME_SENTENCE.pattern!r}")
+    return nb, cells[0]
+
+
 def write_times(executed: dict[str, tuple[float, nbformat.NotebookNode]]) -> None:
     """Record run time and words of each executed chapter (stem -> (wall seconds, executed notebook)) and
     rewrite those chapters' Time sentences from the record."""
@@ -62,13 +71,9 @@ def write_times(executed: dict[str, tuple[float, nbformat.NotebookNode]]) -> Non
     for stem, (seconds, run) in executed.items():
         recorded[stem] = {"run_seconds": round(seconds, 1), "cpus": os.cpu_count(),
                           "text_words": text_words(run), "output_words": output_words(run)}
-        path = COURSE / f"{stem}.ipynb"
-        nb = nbformat.read(path, as_version=4)
-        cells = [c for c in nb.cells if c.cell_type == "markdown" and TIME_SENTENCE.search(c.source)]
-        if len(cells) != 1:
-            raise SystemExit(f"{path.name}: expected one markdown sentence matching {TIME_SENTENCE.pattern!r}")
-        cells[0].source = TIME_SENTENCE.sub(lambda _: time_sentence(recorded[stem]), cells[0].source)
-        nbformat.write(nb, path)
+        nb, cell = time_cell(COURSE / f"{stem}.ipynb")
+        cell.source = TIME_SENTENCE.sub(lambda _: time_sentence(recorded[stem]), cell.source)
+        nbformat.write(nb, COURSE / f"{stem}.ipynb")
     TIMINGS.write_text(json.dumps(dict(sorted(recorded.items())), indent=1) + "\n")
 
 
@@ -97,6 +102,9 @@ def main(argv=None) -> int:
         chapters = [p for p in chapters if p.name[:2] in args.chapters]
         if not chapters:
             parser.error(f"no chapter numbered {args.chapters} in {COURSE}")
+    if args.write:
+        for path in chapters:  # before the runs, not after: a missing sentence must not cost them
+            time_cell(path)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at start")
     seconds, executed = {}, {}

@@ -6,6 +6,7 @@ chapters state are then asserted by calling the same ``reslab.experiments`` func
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
+from benchmarks import bench_course
 from reslab import NetConfig, build, claims, count_parameters, experiments as ex, plots, reference
 from reslab.data import digits
 from reslab.experiments import Profile
@@ -28,6 +30,7 @@ from reslab.train import evaluate
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "course"
 CHAPTERS = sorted(COURSE.glob("0*.ipynb"))
+TIMINGS = json.loads(bench_course.TIMINGS.read_text()) if bench_course.TIMINGS.is_file() else {}
 EXERCISES = {"01": "a01_cnn_basics", "02": "a02_gradients", "03": "a03_nested", "04": "a04_identity_add",
              "05": "a05_projected_add", "06": "a06_scaling", "07": "a07_resnet", "08": "a08_beyond"}
 WIDGETS = {"02": ["gradient_flow_explorer()"],
@@ -98,11 +101,33 @@ def test_chapter_executes(path):
     assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name}: no inline figure"
     widget_views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(widget_views) >= len(WIDGETS.get(path.name[:2], []))
+    recorded = TIMINGS[path.stem]["output_words"]  # the printed results the Time sentence counts
     checked = "".join(o.get("text", "") for o in outputs).count(claims.MARK)
     sites = sum(c.source.count("claim(") + c.source.count("compare(") for c in code_cells(nb))
     assert checked >= sites, f"{path.name}: {sites} claims in the code, only {checked} checked in the output"
     if path.name[:2] in CHECKED_CHAPTERS:
         assert checked >= 3, f"{path.name}: its quantitative sentences are not checked claims"
+    assert abs(bench_course.output_words(nb) - recorded) <= 0.2 * recorded, (bench_course.output_words(nb), recorded)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_states_the_time_its_measured_words_and_run_give(path):
+    """The Time sentence is computed (``benchmarks/bench_course.py --write``): the words of the stored text and
+    code, the printed results and run time of the recorded run; a chapter edited since must be re-measured."""
+    nb = nbformat.read(path, as_version=4)
+    timing = TIMINGS[path.stem]
+    assert bench_course.text_words(nb) == timing["text_words"], \
+        f"{path.name} changed since its time was measured: run python benchmarks/bench_course.py --write"
+    assert bench_course.time_sentence(timing) in nb.cells[0].source
+
+
+def test_the_readme_states_the_recorded_course_time():
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    seconds = {stem: t["run_seconds"] for stem, t in TIMINGS.items()}
+    longest = max(seconds, key=seconds.get)
+    assert set(seconds) == {p.stem for p in CHAPTERS}
+    assert (f"the whole course: {sum(seconds.values()):.1f} s for the eight chapters, the longest chapter "
+            f"{int(longest[:2])} at {seconds[longest]:.1f} s") in readme
 
 
 # --- chapter 2: gradients and degradation ------------------------------------------------------------------
