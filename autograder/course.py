@@ -46,8 +46,8 @@ class Autograder(Configurable):
     first_uid = Int(61000, help="As root, sandboxed kernels run as free uids from first_uid up (2 jobs + 2 of "
                     "them, each locked for the run)").tag(config=True)
     hidden_paths = List(Unicode(), help="More host paths the sandbox must not see").tag(config=True)
-    selfchecks_per_hour = Int(3, help="Self-checks (python -m autograder selfcheck) each student may ask for per "
-                              "assignment in any hour").tag(config=True)
+    selfchecks_per_hour = Int(3, help="Self-checks (python -m reslab.selfcheck, served by python -m autograder "
+                              "selfcheck-service) each student may ask for per assignment in any hour").tag(config=True)
 
     def limits(self, assignment: str, solution_seconds: float | None = None) -> Limits:
         """The limits of one assignment; with the solution's run time, a submission may take solution_factor

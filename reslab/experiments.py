@@ -302,7 +302,7 @@ def identity_open_fraction(model: Net, x: torch.Tensor) -> list[float]:
     """
     if model.config.block in NOTHING_AFTER_THE_ADD:
         return [1.0] * len(model.blocks())
-    return _measure_outputs(model, model.blocks(), x, lambda out: (out > 0).float().mean().item())
+    return _measure_outputs(model, model.blocks(), x, lambda _, out: (out > 0).float().mean().item())
 
 
 @torch.no_grad()
@@ -310,17 +310,20 @@ def layer_responses(model: Net, x: torch.Tensor) -> list[float]:
     """He et al. 2015, Fig. 7: the standard deviation of every 3x3 conv layer's response inside the blocks,
     after its BatchNorm and before the add or the ReLU, on ``x`` in eval mode."""
     norms = [m for b in model.blocks() for m in (b.bn1, b.bn2) if isinstance(m, nn.BatchNorm2d)]
-    return _measure_outputs(model, norms, x, lambda out: out.std().item())
+    return _measure_outputs(model, norms, x, lambda _, out: out.std().item())
 
 
-def _measure_outputs(model: Net, modules, x: torch.Tensor, measure) -> list[float]:
-    """``measure(output)`` of each of ``modules``, in forward order, on one eval-mode pass of ``x``."""
+def _measure_outputs(model: nn.Module, modules, x: torch.Tensor, measure) -> list:
+    """``measure(module, output)`` of each of ``modules``, in forward order, on one eval-mode pass of ``x``;
+    the model's training mode is restored afterwards."""
     values = []
-    hooks = [m.register_forward_hook(lambda m, i, o: values.append(measure(o))) for m in modules]
+    hooks = [m.register_forward_hook(lambda m, i, o: values.append(measure(m, o))) for m in modules]
+    was_training = model.training
     try:
         with threads_for(x):
             model.eval()(x)
     finally:
+        model.train(was_training)
         for h in hooks:
             h.remove()
     return values
@@ -551,21 +554,10 @@ def training_step_seconds(models: dict[str, nn.Module], x: torch.Tensor, y: torc
 def convolution_work(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
     """(number of convolutions run, multiply-adds they do per image) on one image shaped like ``x``'s: how
     much work a net does and in how many sequential pieces, whatever machine it runs on."""
-    counted = [0, 0]
-
-    def count(module, inputs, output):
-        counted[0] += 1
-        counted[1] += output[0].numel() * module.in_channels // module.groups * math.prod(module.kernel_size)
-
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    was_training = model.training
-    try:
-        model.eval()(x[:1])
-    finally:
-        model.train(was_training)
-        for h in hooks:
-            h.remove()
-    return counted[0], counted[1]
+    convolutions = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    work = _measure_outputs(model, convolutions, x[:1], lambda conv, out: out[0].numel() * conv.in_channels
+                            // conv.groups * math.prod(conv.kernel_size))
+    return len(work), sum(work)
 
 
 def padding_share(size: int, kernel: int = 3) -> float:

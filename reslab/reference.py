@@ -12,7 +12,6 @@ import argparse
 import hashlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Callable
 import torch
 
 from . import checkpoints, data
+from .claims import spread
 from .models import NetConfig, build
 from .train import TrainConfig, data_parallel, fit
 
@@ -162,9 +162,8 @@ def table(folder: Path = FOLDER) -> str:
 
 
 def _mean_std(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
+    over = spread(values)
+    return f"{over.mean:.3f}" + (f" ± {over.std:.3f}" if len(over.values) > 1 else "")
 
 
 def train_one(name: str, config: NetConfig, training: TrainConfig, dataset: data.Data, folder: Path) -> dict:
