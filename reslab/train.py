@@ -104,6 +104,10 @@ class EpochMetrics:
     test_acc: float
     seconds: float
     device: str
+    # He et al.'s training error: the model in eval mode on the un-augmented training set after the epoch
+    # (train_loss above is a train-mode mean over the epoch's augmented batches, the net changing as it goes)
+    train_eval_loss: float = float("nan")
+    train_eval_acc: float = float("nan")
 
 
 def _use_amp(device: torch.device, amp: bool | None) -> bool:
@@ -207,7 +211,7 @@ def fit(model: nn.Module, data: Data, cfg: TrainConfig = TrainConfig(), *, progr
     train = data.train.to(device)
     if fast:
         train = Split(train.x.contiguous(memory_format=torch.channels_last), train.y)
-    eval_splits = (data.val.to(device), data.test.to(device))
+    eval_splits = (train, data.val.to(device), data.test.to(device))
     bar = _progress((cfg.epochs - len(history)) * batches_per_epoch, progress, f"train on {device.type}")
     for epoch in range(len(history) + 1, cfg.epochs + 1):
         start = time.perf_counter()
@@ -237,11 +241,12 @@ def fit(model: nn.Module, data: Data, cfg: TrainConfig = TrainConfig(), *, progr
             torch.distributed.all_reduce(loss_sum)
             torch.distributed.all_reduce(correct)
         train_loss, train_acc = loss_sum.item() / n, correct.item() / n
-        (val_loss, val_acc), (test_loss, test_acc) = (evaluate(model, s, amp=cfg.amp) for s in eval_splits)
+        (fit_loss, fit_acc), (val_loss, val_acc), (test_loss, test_acc) = (
+            evaluate(model, s, amp=cfg.amp) for s in eval_splits)
         seconds = time.perf_counter() - start
         elapsed += seconds
         metrics = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, test_loss, test_acc,
-                               seconds, name)
+                               seconds, name, fit_loss, fit_acc)
         history.append(metrics)
         bar.set_postfix(loss=f"{train_loss:.3f}", test_acc=f"{test_acc:.3f}")
         if checkpoint is not None and rank == 0:
