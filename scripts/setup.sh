@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(bubblewrap chromium)
+APT_PACKAGES=(bubblewrap chromium graphviz)
 missing=()
 command -v bwrap >/dev/null || missing+=(bubblewrap)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v dot >/dev/null || missing+=(graphviz)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -16,7 +17,7 @@ if ((${#missing[@]})); then
   else
     echo "setup: missing system packages: ${missing[*]}" >&2
     echo "setup: install them (Debian/Ubuntu: sudo apt-get install ${APT_PACKAGES[*]}) and run this again." >&2
-    echo "setup: bubblewrap sandboxes the grader; chromium runs the widget browser test." >&2
+    echo "setup: bubblewrap sandboxes the grader; chromium runs the widget browser test; graphviz draws the course's diagrams." >&2
     exit 1
   fi
 fi
