@@ -1,11 +1,13 @@
 """Sandboxed Jupyter kernels: one bubblewrap sandbox per submission, kernels forked from a warm zygote.
 
 bubblewrap builds the sandbox (read-only host, private /tmp, /dev, /proc, no network, hidden course
-files) around a placeholder process; the zygote (zygote.py, torch already imported) forks a kernel that
-joins the sandbox's namespaces and drops root for an unprivileged uid (as root; each run locks its uids), or
-stays the grader's own user inside the sandbox's user namespace (as an ordinary user), so a submission costs
-a fork, not a fresh ``import torch``. Killing the placeholder, the first process of the sandbox's pid namespace, kills
-every process the submission started, detached ones included. The grader talks to the kernel over
+files) around a placeholder process of ours (``INIT``, the first process of its pid namespace); the zygote
+(zygote.py, torch already imported) forks a kernel that joins the sandbox's namespaces and drops root for an
+unprivileged uid (as root; each run locks its uids), or stays the grader's own user inside the sandbox's user
+namespace (as an ordinary user), so a submission costs a fork, not a fresh ``import torch``. Killing the
+placeholder kills every process the submission started, detached ones included. The placeholder has the kernel's rlimits and is not dumpable, so the student's processes (the
+same uid as it, as an ordinary user) can neither ptrace it nor write its memory to run code without limits;
+no other process of the sandbox is one they did not start. The grader talks to the kernel over
 ZeroMQ IPC sockets inside the sandbox's /tmp, reached through ``/proc/<pid>/root``.
 """
 from __future__ import annotations
@@ -61,10 +63,30 @@ class Execution:
     status: str
     outputs: list = field(default_factory=list)
     error: str = ""
+    reply: dict = field(default_factory=dict)  # the content of the kernel's reply
 
     @property
     def alive(self) -> bool:
         return self.status in ("ok", "error", "interrupted")
+
+
+# The sandbox's first process: the kernel's rlimits, not dumpable (so no process without CAP_SYS_PTRACE over it,
+# which the student's kernel lacks, may ptrace it or open its /proc/1/mem), then reap orphans until killed.
+INIT = """import ctypes, json, os, resource, signal, sys
+for name, value in json.loads(sys.argv[1]).items():
+    resource.setrlimit(getattr(resource, name), (value, value))
+if ctypes.CDLL(None).prctl(4, 0, 0, 0, 0):  # PR_SET_DUMPABLE, 0
+    sys.exit('cannot make the sandbox placeholder non-dumpable')
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+print('ready', flush=True)
+while True:
+    signal.sigwaitinfo({signal.SIGCHLD})
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+"""
 
 
 def bubblewrap() -> str | None:
@@ -160,11 +182,19 @@ class Settings:
     uids: "queue.Queue[int] | None" = None  # unprivileged uids for kernels (as root); None keeps the grader's
     userns: bool = False              # not root: an unprivileged user namespace per sandbox instead of a uid
 
+    @property
+    def rlimits(self) -> dict:
+        """The rlimits of every process in the sandbox, its first one included. RLIMIT_NPROC counts per uid and
+        user namespace: set only where the sandbox has a uid (as root) or a user namespace of its own."""
+        own_count = self.uids is not None or self.userns
+        return {"RLIMIT_AS": self.limits.memory, "RLIMIT_CORE": 0,
+                **({"RLIMIT_NPROC": self.limits.processes} if own_count else {})}
+
     def bwrap_argv(self, info_fd: int, empty_file: str) -> list[str]:
         argv = [bubblewrap(), *(["--unshare-user"] if self.userns else []),
                 "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                 "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox",
-                "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--info-fd", str(info_fd),
+                "--as-pid-1", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--info-fd", str(info_fd),
                 "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", "/tmp",
                 "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", "/dev/shm",
                 # mounts of their own: nobody, not even their owner in a user namespace, can rename them
@@ -188,7 +218,7 @@ class Settings:
                 argv += ["--ro-bind", empty_file, path]
         for path in covered[1:]:  # the empty folders are read-only too (in a user namespace they would be ours)
             argv += ["--remount-ro", path]
-        return argv + ["--", "/bin/sh", "-c", "echo ready && exec sleep infinity"]
+        return argv + ["--", sys.executable, "-I", "-S", "-c", INIT, json.dumps(self.rlimits)]
 
 
 def _inside(path: str, parent: str) -> bool:
@@ -267,13 +297,11 @@ class Kernel:
         self._write(KERNEL, "connection.json", json.dumps(info).encode(), owner=self.uid)  # the kernel rewrites it
         inodes = f"nr_inodes={self.limits.tmp_inodes}"  # bubblewrap sets the sizes; the fork server adds this
         tmpfs = {path: inodes for path in ("/tmp", "/dev/shm", WORK, KERNEL)} if self._ns_pid else {}
-        own_count = self.uid is not None or self.settings.userns  # RLIMIT_NPROC counts per uid and user namespace
         self.pid = zygote.spawn(dict(
             ns_pid=self._ns_pid, uid=self.uid, cwd=self._inner + WORK,
             connection_file=self._inner + KERNEL + "/connection.json", log=self._inner + KERNEL + "/log",
             env=_kernel_env(self._inner + HOME), tmpfs=tmpfs,
-            rlimits={"RLIMIT_AS": self.limits.memory, "RLIMIT_CORE": 0,
-                     **({"RLIMIT_NPROC": self.limits.processes} if own_count else {})}))
+            rlimits=self.settings.rlimits))
         self._pid_start = _proc_start(self.pid)
         self.session = Session(key=key.encode(), signature_scheme="hmac-sha256")
         self._context = zmq.Context()
@@ -343,9 +371,14 @@ class Kernel:
 
     def execute(self, code: str, timeout: float, silent: bool = False) -> Execution:
         """Run code; on time-out interrupt it, and kill the kernel if that does not help within 3 s."""
-        msg_id = self._send("shell", "execute_request", dict(
+        return self.request("execute_request", dict(
             code=code, silent=silent, store_history=not silent, user_expressions={}, allow_stdin=False,
-            stop_on_error=False))
+            stop_on_error=False), timeout)
+
+    def request(self, msg_type: str, content: dict, timeout: float) -> Execution:
+        """Send a shell request (an execute_request, or a message type a handler in the kernel serves) and
+        wait for its reply and idle status, with the time limit of ``execute``."""
+        msg_id = self._send("shell", msg_type, content)
         outputs = _Outputs(self.limits.output_bytes)
         reply, idle, interrupted = None, False, False
         deadline = time.monotonic() + timeout
@@ -386,7 +419,7 @@ class Kernel:
         status = reply["content"].get("status", "error")
         error = outputs.error or (f"{reply['content'].get('ename', '')}: {reply['content'].get('evalue', '')}"
                                   if status != "ok" else "")
-        return Execution("ok" if status == "ok" else "error", outputs.items, error)
+        return Execution("ok" if status == "ok" else "error", outputs.items, error, reply["content"])
 
     # -- files ----------------------------------------------------------------------------------------
     def path(self, name: str) -> str:
