@@ -5,6 +5,7 @@ were registered in, so "first" and "last" mean what a reader expects.
 """
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -13,6 +14,51 @@ import torch.nn.functional as F
 from torch import nn
 
 WEIGHT_LAYERS = (nn.Conv2d, nn.Linear)
+
+# The course's one vocabulary for a gradient profile (chapters, explorer and tests use gradient_health):
+TENFOLD = 10.0  # the first layer gets under 1/10 or over 10x the last one's gradient: vanishing or exploding
+TINY = 1e-4  # every norm below this: at He et al.'s SGD rate of 0.1 a step moves a 16-channel 3x3 conv
+#              (Kaiming norm ~5.7) by under 1e-5, a few per cent over a whole run: nothing learns
+HUGE = 1e2  # a norm above this: one such step (lr 0.1, so a step of norm over 10) is larger than the layer
+
+
+@dataclass(frozen=True)
+class GradientHealth:
+    """A gradient profile's verdict, and the two numbers it rests on."""
+
+    word: str  # "vanishing", "healthy" or "exploding"
+    ratio: float  # first over last norm (input side first); inf when the last is 0 and the first is not
+    largest: float  # the largest norm
+    reason: str  # one sentence saying which rule decided
+
+    def __str__(self):
+        return self.word
+
+
+def gradient_health(norms) -> GradientHealth:
+    """Classify gradient norms listed input side first by both their first-to-last ratio and their absolute
+    scale: **vanishing** if every norm is below ``TINY`` or the first is under 1/``TENFOLD`` of the last;
+    **exploding** if any norm is above ``HUGE`` or the first is over ``TENFOLD`` times the last; else
+    **healthy**. The scale rules come first: a net whose gradients are all huge explodes even when they are
+    equal, and one whose gradients are all tiny learns nothing even when they are equal."""
+    norms = [float(n) for n in norms]
+    if len(norms) < 2 or any(math.isnan(n) or n < 0 for n in norms):
+        raise ValueError(f"gradient_health needs two or more norms >= 0 (input side first), got {norms}")
+    first, last, largest = norms[0], norms[-1], max(norms)
+    ratio = first / last if last > 0 else (math.inf if first > 0 else math.nan)
+    if largest < TINY:
+        return GradientHealth("vanishing", ratio, largest, f"every gradient norm is below {TINY:g}")
+    if largest > HUGE:
+        return GradientHealth("exploding", ratio, largest, f"a gradient norm of {largest:.3g} is above {HUGE:g}")
+    if ratio < 1 / TENFOLD:
+        return GradientHealth("vanishing", ratio, largest,
+                              f"the first layer gets {ratio:.2g}x the last one's gradient, under 1/{TENFOLD:g}")
+    if ratio > TENFOLD:
+        return GradientHealth("exploding", ratio, largest,
+                              f"the first layer gets {ratio:.3g}x the last one's gradient, over {TENFOLD:g}x")
+    return GradientHealth("healthy", ratio, largest,
+                          f"the first layer gets {ratio:.2g}x the last one's gradient and every norm lies "
+                          f"between {TINY:g} and {HUGE:g}")
 
 
 @dataclass(frozen=True)
@@ -27,9 +73,18 @@ class LayerStats:
         """Gradient norm at the first layer inside the blocks divided by that at the last: << 1 means the
         gradient vanishes on its way to the input. The stem and the classifier are left out (unless the net
         has no blocks): their norms reflect their shapes (one input channel, ten classes), not the flow."""
-        inside = [g for n, g in zip(self.names, self.grad_norm) if n.startswith("layer") and "shortcut" not in n]
-        norms = inside or self.grad_norm
+        norms = self.inside()
         return norms[0] / max(norms[-1], 1e-30)
+
+    def inside(self) -> list[float]:
+        """Gradient norms of the weight layers inside the blocks (all of them if the net has no blocks)."""
+        inside = [g for n, g in zip(self.names, self.grad_norm) if n.startswith("layer") and "shortcut" not in n]
+        return inside or self.grad_norm
+
+    @property
+    def health(self) -> GradientHealth:
+        """``gradient_health`` of the layers inside the blocks."""
+        return gradient_health(self.inside())
 
 
 @contextmanager

@@ -1,4 +1,5 @@
 """Gradient-norm and activation probes: forward order, no side effects, the vanishing-gradient signal."""
+import pytest
 import torch
 
 from reslab import data, models, probes
@@ -40,3 +41,30 @@ def test_block_output_std_has_one_value_per_block():
     net = models.build(stages=(2, 3), widths=(4, 8))
     stds = probes.block_output_std(net, batch(8)[0])
     assert len(stds) == 5 and all(s > 0 for s in stds)
+
+
+def test_gradient_health_uses_both_the_ratio_and_the_absolute_scale():
+    h = probes.gradient_health
+    assert h([1.0, 2.0, 0.5]).word == "healthy"
+    assert h([0.05, 1.0]).word == "vanishing" and h([20.0, 1.0]).word == "exploding"
+    assert h([10.0, 1.0]).word == "healthy"  # the edge of tenfold is still healthy
+    # equal norms are not healthy when every one is tiny or one is huge: the ratio alone would miss both
+    assert h([1e-6, 1e-6]).word == "vanishing" and h([500.0, 400.0]).word == "exploding"
+    assert h([0.0, 0.0]).word == "vanishing" and h([1.0, 0.0]).word == "exploding"
+    verdict = h([20.0, 1.0])
+    assert str(verdict) == "exploding" and verdict.ratio == 20.0 and verdict.largest == 20.0
+    assert "over 10x" in verdict.reason
+    for bad in ([1.0], [1.0, float("nan")], [1.0, -1.0]):
+        with pytest.raises(ValueError, match="two or more norms"):
+            h(bad)
+
+
+def test_gradient_health_of_real_nets():
+    torch.manual_seed(0)
+    x, y = batch(32)
+    deep = dict(stages=(5, 5, 5))
+    verdict = {name: probes.layer_stats(models.build(**deep, **cfg), x, y).health.word for name, cfg in {
+        "resnet": {}, "plain naive": dict(residual=False, norm=False, init="naive"),
+        "no BN, shortcut x1.5": dict(norm=False, shortcut_scale=1.5)}.items()}
+    # the unnormalised net with an amplified shortcut has first/last within 10x, yet norms in the hundreds
+    assert verdict == {"resnet": "healthy", "plain naive": "vanishing", "no BN, shortcut x1.5": "exploding"}
