@@ -9,6 +9,7 @@ chapter can show the spread over seeds of every comparison it makes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -28,8 +29,8 @@ from .models import NetConfig, build
 from .train import TrainConfig, data_parallel, fit
 
 FOLDER = Path(__file__).with_name("references")
-TRAINING = TrainConfig(epochs=60, batch_size=64, lr=2e-3, optimizer="adam", schedule="cosine", augment=1, seed=0)
-SEEDS = (0, 1, 2, 3, 4)
+TRAINING = TrainConfig(epochs=10, batch_size=64, lr=2e-3, optimizer="adam", schedule="cosine", augment=1, seed=0)
+SEEDS = (0, 1, 2)
 
 
 def _suite() -> dict[str, NetConfig]:
@@ -92,9 +93,17 @@ def _mnist28_suite() -> dict[str, NetConfig]:
 
 # 1000 training images and no augmentation: small enough to show both degradation and overfitting with depth
 MNIST28 = Suite("mnist28", FOLDER / "mnist28", _mnist28_suite(), partial(data.mnist28, train_size=1000),
-                TrainConfig(epochs=30, batch_size=32, lr=2e-3, optimizer="adam", schedule="cosine", seed=0), SEEDS)
+                TrainConfig(epochs=10, batch_size=32, lr=2e-3, optimizer="adam", schedule="cosine", seed=0), SEEDS)
 MNIST28_SEEDED = ("plain20", "resnet20", "plain110", "resnet110")  # also trained with seeds 1 and 2
-SUITES = {s.name: s for s in (DIGITS, MNIST28)}
+
+# The same models trained until their training loss plateaus (see ``plateaued``), over five seeds: what the
+# chapters move to, suite by suite, from the 10-epoch runs above.
+CONVERGED_SEEDS = (0, 1, 2, 3, 4)
+DIGITS_CONVERGED = replace(DIGITS, name="digits-converged", folder=FOLDER / "converged" / "digits",
+                           training=replace(TRAINING, epochs=60), seeds=CONVERGED_SEEDS)
+MNIST28_CONVERGED = replace(MNIST28, name="mnist28-converged", folder=FOLDER / "converged" / "mnist28",
+                            training=replace(MNIST28.training, epochs=30), seeds=CONVERGED_SEEDS)
+SUITES = {s.name: s for s in (DIGITS, MNIST28, DIGITS_CONVERGED, MNIST28_CONVERGED)}
 
 
 def key(name: str, seed: int = 0) -> str:
@@ -149,21 +158,46 @@ def seeds(name: str, folder: Path = FOLDER) -> list[dict]:
     return entries
 
 
+# A run has plateaued when its training loss (eval mode, un-augmented training set) moved by less than
+# PLATEAU_NATS over the last PLATEAU_FRACTION of its epochs: longer training would not change a comparison
+# of final losses by more than that.
+PLATEAU_FRACTION, PLATEAU_NATS = 0.25, 0.02
+
+
+def plateaued(entry: dict) -> bool | None:
+    """Whether one run met the plateau criterion; None for runs that did not record eval-mode training loss."""
+    losses = [m.get("train_eval_loss", float("nan")) for m in entry["history"]]
+    start = losses[max(round(len(losses) * (1 - PLATEAU_FRACTION)) - 1, 0)]
+    if any(loss != loss for loss in (start, losses[-1])):  # NaN: an older run
+        return None
+    return abs(start - losses[-1]) < PLATEAU_NATS
+
+
 def table(folder: Path = FOLDER) -> str:
-    """The suite as a markdown table, one row per model: parameters, seeds, and final training loss and test
-    accuracy as mean ± standard deviation over the seeds. The README's tables are this output."""
-    rows = ["| model | parameters | seeds | final train loss | test accuracy |", "|---|---:|---:|---:|---:|"]
-    names = dict.fromkeys(e["name"] for e in manifest(folder)["models"].values())
-    for name in names:
+    """The suite as a markdown table, one row per model: parameters, seeds, budget, final training loss
+    (eval mode where recorded, else the train-mode epoch mean), test accuracy (mean ± sd over the seeds),
+    how many seeds plateaued and the CPU time of all seeds. The README's tables are this output."""
+    models = manifest(folder)["models"].values()
+    metric = "train_eval_loss" if all("train_eval_loss" in e for e in models) else "train_loss"
+    measure = "eval mode" if metric == "train_eval_loss" else "train-mode epoch mean"
+    rows = [f"| model | parameters | seeds | epochs (steps) | final training loss ({measure}) | test accuracy | "
+            "plateaued | CPU s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in dict.fromkeys(e["name"] for e in models):
         entries = seeds(name, folder)
-        cell = lambda k: _mean_std([e[k] for e in entries])
-        rows.append(f"| {name} | {entries[0]['parameters']:,} | {len(entries)} | {cell('train_loss')} | {cell('test_acc')} |")
+        cell = lambda k, digits=".3f": _mean_std([e[k] for e in entries], digits)
+        flags = [plateaued(e) for e in entries]
+        steps = entries[0].get("steps")
+        budget = f"{entries[0]['epochs']}" + (f" ({steps:,})" if steps else "")
+        done = "—" if None in flags else f"{sum(flags)}/{len(flags)}"
+        cpu = sum(e.get("cpu_seconds") or e["seconds"] for e in entries)
+        rows.append(f"| {name} | {entries[0]['parameters']:,} | {len(entries)} | {budget} | {cell(metric, '.3g')} | "
+                    f"{cell('test_acc')} | {done} | {cpu:,.0f} |")
     return "\n".join(rows)
 
 
-def _mean_std(values: list[float]) -> str:
+def _mean_std(values: list[float], digits: str = ".3f") -> str:
     over = spread(values)
-    return f"{over.mean:.3f}" + (f" ± {over.std:.3f}" if len(over.values) > 1 else "")
+    return f"{over.mean:{digits}}" + (f" ± {over.std:{digits}}" if len(over.values) > 1 else "")
 
 
 def train_one(name: str, config: NetConfig, training: TrainConfig, dataset: data.Data, folder: Path) -> dict:
@@ -193,13 +227,19 @@ def train_one(name: str, config: NetConfig, training: TrainConfig, dataset: data
 
 
 def train_suite(names=None, device: str | None = None, folder: Path | None = None, log=print,
-                suite: Suite = DIGITS, seeds: tuple[int, ...] | None = None, epochs: int | None = None) -> dict:
+                suite: Suite = DIGITS, seeds: tuple[int, ...] | None = None, epochs: int | None = None,
+                workers: int = 1, missing: bool = False) -> dict:
     """Train ``names`` (default: all of the suite) for each of ``seeds`` (default: the suite's) and merge
-    them into the manifest of ``folder`` (default: the suite's)."""
+    them into the manifest of ``folder`` (default: the suite's) as each one finishes, so a stop loses only
+    the runs in flight. Seed by seed, so that whole seeds are done first. ``workers`` > 1 trains that many
+    runs at once, one CPU thread each (these small nets use a core better alone than as threads of one
+    run); ``missing`` skips the runs the manifest already holds with the same training settings."""
     names = list(names or suite.models)
     unknown = [n for n in names if n not in suite.models]
     if unknown:
         raise ValueError(f"unknown reference model(s) {unknown}; the {suite.name} suite has: {list(suite.models)}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     seeds = tuple(suite.seeds if seeds is None else seeds)
     folder = Path(folder or suite.folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -211,20 +251,53 @@ def train_suite(names=None, device: str | None = None, folder: Path | None = Non
     current.update(suite=suite.name, dataset=dataset.name,
                    split=[len(dataset.train), len(dataset.val), len(dataset.test)],
                    training=asdict(suite.training))
+    jobs = []
     for seed in seeds:
         training = replace(suite.training, device=device, seed=seed, epochs=epochs or suite.training.epochs)
         for name in names:
-            entry = train_one(name, suite.models[name], training, dataset, folder)
-            current["models"][key(name, seed)] = entry
-            if data_parallel()[0] != 0:
-                continue
-            current["seeds"] = sorted({e["seed"] for e in current["models"].values()})  # what is there now
-            (folder / "manifest.json").write_text(json.dumps(current, indent=1) + "\n")
-            log(f"{key(name, seed):24s} train loss {entry['train_loss']:.4f}  test acc {entry['test_acc']:.3f}  "
-                f"{entry['seconds']:.1f} s on {entry['device']}")
+            held = current["models"].get(key(name, seed), {}).get("train_config", {})
+            if not (missing and _settings(held) == _settings(asdict(training))):
+                jobs.append((name, suite.models[name], training))
+    with contextlib.ExitStack() as stack:
+        if workers == 1 or len(jobs) < 2:
+            finished = (train_one(*job, dataset, folder) for job in jobs)
+        else:
+            import multiprocessing
+
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(
+                workers, initializer=torch.set_num_threads, initargs=(1,)))
+            finished = pool.imap_unordered(partial(_train_job, dataset=suite.dataset, folder=folder), jobs)
+        for entry in finished:
+            _record(current, entry, folder, log)
     if data_parallel()[0] == 0:
         plot_curves(current, folder / "curves.png")
     return current
+
+
+def _settings(train_config: dict) -> dict:
+    """What makes two runs the same run: every training setting but the device it ran on."""
+    return {k: v for k, v in train_config.items() if k != "device"}
+
+
+def _record(current: dict, entry: dict, folder: Path, log) -> None:
+    """Add one finished run to the manifest and write it at once."""
+    current["models"][key(entry["name"], entry["seed"])] = entry
+    if data_parallel()[0] != 0:
+        return
+    current["seeds"] = sorted({e["seed"] for e in current["models"].values()})  # what is there now
+    (folder / "manifest.json").write_text(json.dumps(current, indent=1) + "\n")
+    log(f"{key(entry['name'], entry['seed']):24s} train loss {entry['train_loss']:.4f}  "
+        f"test acc {entry['test_acc']:.3f}  {entry['seconds']:.1f} s on {entry['device']}")
+
+
+_DATASETS: dict = {}
+
+
+def _train_job(job: tuple, dataset: Callable[[], data.Data], folder: Path) -> dict:
+    """One run in a worker process; each process loads the dataset once."""
+    if dataset not in _DATASETS:
+        _DATASETS[dataset] = dataset()
+    return train_one(*job, _DATASETS[dataset], folder)
 
 
 def plot_curves(current: dict, path: Path) -> None:
@@ -261,6 +334,10 @@ def main(argv=None) -> int:
     train.add_argument("--device", help="cpu, cuda, mps (default: best available)")
     train.add_argument("--folder", type=Path, help="write here instead of the suite's folder")
     train.add_argument("--epochs", type=int, help="epochs (default: the suite's)")
+    train.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="train N runs at once, one CPU thread each (default 1)")
+    train.add_argument("--missing", action="store_true",
+                       help="only the runs the manifest lacks (or holds with other training settings)")
     train.add_argument("--nproc", type=int, default=1, metavar="N",
                        help="train data-parallel in N processes with torchrun (one GPU each, NCCL; gloo on CPU)")
     sub.add_parser("list", help="print the suite with its recorded metrics")
@@ -277,7 +354,8 @@ def main(argv=None) -> int:
         if args.command == "train":
             if "LOCAL_RANK" in os.environ:  # one of torchrun's processes
                 torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-            train_suite(args.only, args.device, args.folder, suite=suite, seeds=args.seeds, epochs=args.epochs)
+            train_suite(args.only, args.device, args.folder, suite=suite, seeds=args.seeds, epochs=args.epochs,
+                        workers=args.workers, missing=args.missing)
         elif args.command == "table":
             print(table(suite.folder))
         else:

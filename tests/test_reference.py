@@ -62,7 +62,12 @@ def test_scaling_the_shortcut_hurts_and_scaling_the_branch_does_not_on_every_see
 def test_the_readme_tables_and_degradation_line_are_the_shipped_suites():
     readme = (reference.FOLDER.parents[1] / "README.md").read_text()
     for suite in reference.SUITES.values():
-        assert reference.table(suite.folder) in readme, f"README's {suite.name} table is stale: python -m reslab.reference --suite {suite.name} table"
+        try:
+            table = reference.table(suite.folder)
+        except FileNotFoundError:  # a suite whose training has not started: the README says so
+            table = "(no runs yet)"
+        assert f"<!-- table: {suite.name} -->\n{table}\n" in readme, \
+            f"README's {suite.name} table is stale: python -m reslab.reference --suite {suite.name} table"
     mean = lambda n: statistics.fmean(final_losses(n))
     line = (f"the 56-layer plain net ends at a training loss {mean('plain56') / mean('plain8'):.1f}x that of the "
             f"8-layer plain net; the 56-layer residual net's is {mean('resnet56') / mean('resnet8'):.2f}x the "
@@ -104,3 +109,45 @@ def test_retraining_writes_a_loadable_entry_per_seed(tmp_path, monkeypatch):
     assert [e["seed"] for e in reference.seeds("resnet8", tmp_path)] == [0, 1]
     assert (tmp_path / "curves.png").stat().st_size > 1000
     assert isinstance(model(torch.zeros(1, 1, 8, 8)), torch.Tensor)
+
+
+def run_with_losses(losses: list[float]) -> dict:
+    return {"history": [{"train_eval_loss": loss} for loss in losses]}
+
+
+def test_converged_suites_record_eval_mode_training_loss_and_their_budget():
+    for suite in (reference.DIGITS_CONVERGED, reference.MNIST28_CONVERGED):
+        if not (suite.folder / "manifest.json").is_file():
+            continue
+        steps = suite.training.epochs * -(-len(suite.dataset().train) // suite.training.batch_size)
+        for name, entry in reference.manifest(suite.folder)["models"].items():
+            assert entry["epochs"] == suite.training.epochs and entry["steps"] == steps, name
+            assert NetConfig.from_dict(entry["config"]) == suite.models[entry["name"]], name
+            assert entry["train_eval_loss"] == entry["history"][-1]["train_eval_loss"], name
+            assert reference.sha256(suite.folder / entry["file"]) == entry["sha256"], name
+            assert reference.plateaued(entry) is not None, name
+
+
+def test_plateau_criterion_reads_the_last_quarter_of_the_eval_mode_training_loss():
+    flat_at_chance = run_with_losses([2.31, 2.30, 2.305, 2.302, 2.303, 2.301, 2.30, 2.302])
+    fitted = run_with_losses([1.0, 0.3, 0.1, 0.03, 0.01, 0.004, 0.003, 0.002])
+    still_falling = run_with_losses([2.0, 1.6, 1.3, 1.0, 0.8, 0.6, 0.45, 0.3])
+    assert reference.plateaued(flat_at_chance) and reference.plateaued(fitted)
+    assert not reference.plateaued(still_falling)  # 0.6 -> 0.3 over the last quarter
+    assert reference.plateaued({"history": [{"train_loss": 0.1}] * 8}) is None  # an older run: not known
+
+
+def test_parallel_training_records_each_run_and_resumes_without_retraining(tmp_path, monkeypatch):
+    one_epoch = dataclasses.replace(reference.DIGITS, training=dataclasses.replace(reference.TRAINING, epochs=1))
+    logged = []
+    first = reference.train_suite(["resnet8"], "cpu", tmp_path, logged.append, one_epoch, seeds=(0, 1), workers=2)
+    assert set(first["models"]) == {"resnet8", "resnet8@1"} and len(logged) == 2
+    for entry in first["models"].values():
+        assert entry["steps"] == -(-len(data.digits().train) // 64) and entry["epochs"] == 1
+        assert 0 < entry["train_eval_loss"] < 5 and 0 <= entry["train_eval_acc"] <= 1
+    again = reference.train_suite(["resnet8"], "cpu", tmp_path, logged.append, one_epoch, seeds=(0, 1, 2),
+                                  missing=True)
+    assert len(logged) == 3 and set(again["models"]) == {"resnet8", "resnet8@1", "resnet8@2"}  # only seed 2 ran
+    assert again["models"]["resnet8"]["sha256"] == first["models"]["resnet8"]["sha256"]
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        reference.train_suite(["resnet8"], suite=one_epoch, folder=tmp_path, workers=0)
