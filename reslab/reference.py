@@ -189,10 +189,20 @@ def table(folder: Path = FOLDER) -> str:
         steps = entries[0].get("steps")
         budget = f"{entries[0]['epochs']}" + (f" ({steps:,})" if steps else "")
         done = "—" if None in flags else f"{sum(flags)}/{len(flags)}"
-        cpu = sum(e.get("cpu_seconds") or e["seconds"] for e in entries)
+        cpu = _cpu_seconds(entries)
         rows.append(f"| {name} | {entries[0]['parameters']:,} | {len(entries)} | {budget} | {cell(metric, '.3g')} | "
-                    f"{cell('test_acc')} | {done} | {cpu:,.0f} |")
+                    f"{cell('test_acc')} | {done} | {cpu} |")
+    flags = [plateaued(e) for e in models]
+    total = _cpu_seconds(models)
+    done = "—" if None in flags else f"{sum(flags)}/{len(flags)}"
+    rows.append(f"| all runs | | {len(flags)} | | | | {done} | {total} |")
     return "\n".join(rows)
+
+
+def _cpu_seconds(entries) -> str:
+    """Their CPU seconds in all, or "—" where a run did not record them (older runs kept only wall time)."""
+    seconds = [e.get("cpu_seconds") for e in entries]
+    return "—" if None in seconds else f"{sum(seconds):,.0f}"
 
 
 def _mean_std(values: list[float], digits: str = ".3f") -> str:
