@@ -118,13 +118,15 @@ class Run:
 def train_runs(models: dict[str, nn.Module | NetConfig], training: TrainConfig = QUICK,
                data: datasets.Data | None = None,
                probe_batch: tuple[torch.Tensor, torch.Tensor] | None = None,
-               eval_train: bool = False) -> dict[str, Run]:
+               eval_train: bool = False, progress: bool | None = False) -> dict[str, Run]:
     """Train each model (a config is built first, seeded by ``training.seed``) and return its Run.
 
     ``probe_batch=(x, y)`` also records a Profile before training and after every epoch. ``eval_train=True``
     records the eval-mode loss on the whole training split at the same points: unlike the history's
     ``train_loss`` (a train-mode mean over an epoch's batches, the net changing as it goes) it is measured
     the same way before training as after, so a curve that starts before training can be drawn with it.
+    ``progress`` is off: a chapter's live runs take seconds, and a bar stored in an executed notebook shows
+    frozen at 0; ``None`` shows it in terminals and notebooks (the minutes-long retraining of references).
     """
     data = data or datasets.digits()
     runs = {}
@@ -144,7 +146,7 @@ def train_runs(models: dict[str, nn.Module | NetConfig], training: TrainConfig =
                 if eval_train:
                     losses.append(evaluate(model, data.train, amp=training.amp)[0])
 
-            history = fit(model, data, training, on_epoch=on_epoch)
+            history = fit(model, data, training, on_epoch=on_epoch, progress=progress)
             runs[name] = Run(model.eval(), [asdict(m) for m in history], history[-1].device,
                              sum(m.seconds for m in history), recorded, losses)
     return runs
@@ -168,7 +170,7 @@ def reference_runs(names: list[str], recompute: bool = False) -> dict[str, Run]:
     runs = {}
     for name in names:
         training = TrainConfig(**{**entries[name]["train_config"], "device": None})
-        runs.update(train_runs({name: NetConfig.from_dict(entries[name]["config"])}, training))
+        runs.update(train_runs({name: NetConfig.from_dict(entries[name]["config"])}, training, progress=None))
     return runs
 
 
