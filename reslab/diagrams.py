@@ -338,3 +338,23 @@ def draw(obj, title: str | None = None, size: int = 32, path=None) -> Diagram:
     if path is not None:
         diagram.save(path)
     return diagram
+
+
+@dataclass
+class Row:
+    """Diagrams side by side, for comparing two blocks at a glance; plain HTML around the standalone SVGs."""
+
+    diagrams: tuple[Diagram, ...]
+
+    def _repr_html_(self):
+        cells = "".join(f'<div style="flex:0 1 auto">{_inline(d.svg)}</div>' for d in self.diagrams)
+        return f'<div style="display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start">{cells}</div>'
+
+
+def _inline(svg: str) -> str:
+    """The <svg> element alone: an XML declaration or DOCTYPE may not stand inside HTML."""
+    return svg[svg.index("<svg"):]
+
+
+def side_by_side(*diagrams: Diagram) -> Row:
+    return Row(diagrams)

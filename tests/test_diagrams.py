@@ -115,3 +115,10 @@ def test_bad_input_gets_a_one_line_error():
         diagrams.graph(Branchy())
     with pytest.raises(ValueError, match="pass another size"):
         diagrams.graph(nn.Sequential(nn.Conv2d(1, 2, 5)), size=3)  # a 5x5 kernel needs 5 pixels
+
+
+def test_side_by_side_holds_each_svg_element_once():
+    plain, residual = diagrams.draw(block(0, residual=False)), diagrams.draw(block(0))
+    page = diagrams.side_by_side(plain, residual)._repr_html_()
+    assert page.count("<svg") == 2 and "<?xml" not in page and "DOCTYPE" not in page
+    assert residual.svg[residual.svg.index("<svg"):] in page
