@@ -1,4 +1,6 @@
 """Answer key of assignment 8: a dense layer and a transition, the ResNeXt bottleneck, stochastic depth."""
+import numpy as np
+
 from reslab.beyond import DenseLayer, ResNeXtBottleneck, StochasticDepthBlock, Transition
 from reslab.checks import a08_beyond as student
 from reslab.models import NetConfig, make_shortcut
@@ -42,9 +44,9 @@ def resnext_case(kind):
     def make(rng):
         cardinality, group_width = (4, 2) if kind != "widen" else (2, 3)
         in_ch = int(rng.integers(3, 6)) * 2
-        out_ch = in_ch if kind == "same" else 2 * in_ch
+        out_ch = in_ch if kind in ("same", "downsame") else 2 * in_ch
         return {"in_ch": in_ch, "out_ch": out_ch, "cardinality": cardinality, "group_width": group_width,
-                "stride": 2 if kind == "down" else 1}
+                "stride": 2 if kind.startswith("down") else 1}
     return drawn(make)
 
 
@@ -55,12 +57,34 @@ def stochastic(in_ch, width, stride=1, survival=0.8) -> StochasticDepthBlock:
 def stochastic_case(kind):
     def make(rng):
         c = int(rng.integers(2, 6))
-        survival = {"keep": 1.0, "down": 1.0, "drop": 1e-9}.get(kind) or float(rng.integers(2, 9)) / 10
+        # strictly between 0 and 1, and far from 1/2, so that drawing with 1 - survival shows in the rate
+        survival = {"keep": 1.0, "down": 1.0, "drop": 1e-9}.get(kind) or float(rng.choice([0.2, 0.3, 0.7, 0.8]))
         return {"in_ch": c, "width": 2 * c if kind == "down" else c, "stride": 2 if kind == "down" else 1,
                 "survival": survival}
     return drawn(make)
 
 
+STOCHASTIC_CASES = ModuleCases(student.STOCHASTIC, stochastic, {
+    "keep": CaseClass(stochastic_case("keep")),
+    "drop": CaseClass(stochastic_case("drop")),
+    "eval": CaseClass(stochastic_case("eval"),
+                      lambda a, s: 0 < a["survival"] < 1 and a["survival"] not in student.DETERMINISTIC),
+    "down": CaseClass(stochastic_case("down")),
+    "mix": CaseClass(stochastic_case("mix"), lambda a, s: 0 < a["survival"] < 1 and s[0] > 1)})
+
+
+def stochastic_expected(inputs):
+    """The reference on the deterministic cases (no running statistics after a dropped pass); every draw
+    statistic of a ``mix`` case holds."""
+    fixed = STOCHASTIC_CASES.expected({k: v for k, v in inputs.items() if not k.startswith("mix")})
+    mixes = {k.partition(".")[0] for k in inputs if k.startswith("mix")}
+    return {**{k: v for k, v in fixed.items() if not k.startswith("drop.after.")},
+            **{f"{label}.{draw}": np.array(1.0) for label in mixes for draw in student.DRAWS}}
+
+
+BRANCH = "self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))"
+ONE_DRAW = ("            if torch.rand(()) >= self.survival:\n                return F.relu(identity)\n"
+            "            return F.relu(self.bn2(")
 DENSE, RESNEXT, STOCHASTIC = student.PARTS
 
 KEYS = [
@@ -82,6 +106,7 @@ KEYS = [
     module_key(RESNEXT, ModuleCases(student.Modules("ResNeXtBottleneck"), resnext, {
         "same": CaseClass(resnext_case("same")),
         "down": CaseClass(resnext_case("down"), lambda a, s: a["stride"] == 2),
+        "downsame": CaseClass(resnext_case("downsame"), lambda a, s: a["stride"] == 2 and a["in_ch"] == a["out_ch"]),
         "widen": CaseClass(resnext_case("widen"),
                            lambda a, s: a["cardinality"] < a["group_width"])}), {
         "uses an ungrouped 3x3 convolution": [(", groups=cardinality", "")],
@@ -97,13 +122,10 @@ KEYS = [
             ("self.conv1 = nn.Conv2d(in_ch, inner, 1, bias=False)", "self.conv1 = nn.Conv2d(in_ch, inner, 1, stride, bias=False)"),
             ("nn.Conv2d(inner, inner, 3, stride, 1, groups=cardinality, bias=False)",
              "nn.Conv2d(inner, inner, 3, 1, 1, groups=cardinality, bias=False)")],
+        "keeps the identity shortcut at stride 2 when the channels do not change": [
+            ("if stride == 1 and in_ch == out_ch:", "if in_ch == out_ch:")],
     }),
-    module_key(STOCHASTIC, ModuleCases(student.STOCHASTIC, stochastic, {
-        "keep": CaseClass(stochastic_case("keep")),
-        "drop": CaseClass(stochastic_case("drop")),
-        "eval": CaseClass(stochastic_case("eval"),
-                          lambda a, s: 0 < a["survival"] < 1 and a["survival"] not in student.DETERMINISTIC),
-        "down": CaseClass(stochastic_case("down"))}), {
+    Key(STOCHASTIC, STOCHASTIC_CASES.make_inputs, stochastic_expected, {
         "uses the whole branch in eval mode instead of scaling it by survival": [
             ("return F.relu(self.survival * self.bn2(", "return F.relu(1.0 * self.bn2(")],
         "drops the branch when the draw is below survival, the opposite of the rule": [
@@ -111,5 +133,21 @@ KEYS = [
         "applies the ReLU to the branch before adding the shortcut": [
             ("return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + identity)",
              "return F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))) + identity")],
-    }),
+        "drops the shortcut instead of the branch": [
+            ("                return F.relu(identity)\n", f"                return F.relu({BRANCH})\n")],
+        "draws in eval mode too, instead of using survival * F(x)": [("        if self.training:\n", "        if True:\n")],
+        "scales the shortcut instead of the branch at evaluation": [
+            (f"return F.relu(self.survival * {BRANCH} + identity)", f"return F.relu({BRANCH} + self.survival * identity)")],
+        "draws a decision for every image instead of one for the whole batch": [
+            (ONE_DRAW, "            keep = (torch.rand(x.shape[0], 1, 1, 1) < self.survival).to(x.dtype)\n"
+                       "            return F.relu(keep * self.bn2(")],
+        "decides once, in __init__, instead of at every training pass": [
+            ("        self.survival = survival\n",
+             "        self.survival = survival\n        self.dropped = bool(torch.rand(()) >= survival)\n"),
+            ("if torch.rand(()) >= self.survival:", "if self.dropped:")],
+        "divides the branch by survival in training instead of scaling it at evaluation": [
+            (ONE_DRAW, "            if torch.rand(()) >= self.survival:\n                return F.relu(identity)\n"
+                       "            return F.relu(1 / self.survival * self.bn2("),
+            ("return F.relu(self.survival * self.bn2(", "return F.relu(self.bn2(")],
+    }, STOCHASTIC_CASES.classes),
 ]

@@ -88,6 +88,11 @@ PHRASES = {
     "requires_grad": "which parameters require gradients", "shared": "parameters shared between modules",
     "returns_weight": "whether it returns the weight it was given",
     "independent": "whether two calls draw different samples", "config_stages": "the new net's config.stages",
+    "kept_or_dropped": "whether every training pass gives the kept or the dropped block's output",
+    "whole_batch": "whether each training pass keeps or drops the branch for the whole batch at once",
+    "both_happen": "whether the branch is sometimes kept and sometimes dropped",
+    "rate": "how often the branch is kept (should be about survival of the passes)",
+    "eval_fixed": "whether eval mode gives the same output every time",
 }
 
 
