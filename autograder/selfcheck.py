@@ -6,7 +6,9 @@ only what feedback shows: the per-part table, the diagnosis of known mistakes an
 graded notebook, the hidden tests or the seed. Nothing goes into the gradebook's scores. Each student may ask
 ``c.Autograder.selfchecks_per_hour`` times per assignment in any hour; every request is recorded in
 ``selfcheck-log.jsonl`` in the course directory (the time, the student, the assignment, the submission, the
-score).
+score). Checks share the service fairly (``Turns``): one at a time, at most one per student running or waiting
+(another request of theirs is refused at once), students served in the order they asked, so a classmate waits
+at most for the checks already waiting, each under the same limits as grading (``Course.limits``).
 
 On a JupyterHub this runs as a hub-managed service under the instructor's user (``serve``), which knows the
 student from their hub token; students ask with ``python -m reslab.selfcheck ASSIGNMENT`` in a terminal of
@@ -15,6 +17,7 @@ their server. See deploy/hub/.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pwd
@@ -24,6 +27,7 @@ import stat
 import threading
 import time
 import urllib.parse
+from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -71,13 +75,42 @@ def latest_submission(inbound: Path, student: str, assignment: str) -> tuple[str
     return newest, newest.rsplit("+", 3)[2]
 
 
+class Turns:
+    """A fair share of the service: ``slots`` checks at once, at most one per student running or waiting, the
+    others first come first served, so that no student can hold the service by asking many times."""
+
+    def __init__(self, slots: int = 1):
+        self._slots, self._running, self._waiting, self._students = slots, 0, deque(), set()
+        self._changed = threading.Condition()
+
+    @contextlib.contextmanager
+    def turn(self, student: str):
+        """Wait for the student's turn (Refused if one of theirs is running or waiting), then hold a slot."""
+        with self._changed:
+            if student in self._students:
+                raise Refused("a check of yours is running or waiting already: wait for its answer", 429)
+            self._students.add(student)
+            self._waiting.append(student)
+            self._changed.wait_for(lambda: self._waiting[0] == student and self._running < self._slots)
+            self._waiting.popleft()
+            self._running += 1
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._students.discard(student)
+                self._changed.notify_all()
+
+
 class SelfCheck:
-    """The checks of one course, one at a time (a check takes a sandbox and seconds of CPU)."""
+    """The checks of one course, taking turns (a check takes a sandbox and seconds of CPU)."""
 
     def __init__(self, course_dir=None):
         self.course_dir = course_dir
         self.log = Course(course_dir).root / LOG
-        self._lock = threading.Lock()
+        self.turns = Turns()
 
     def recent(self, student: str, assignment: str, now: float) -> list[float]:
         """Times of this student's checks of this assignment in the last hour."""
@@ -103,7 +136,7 @@ class SelfCheck:
         if not NAME.fullmatch(assignment) or assignment not in course.assignments():
             raise Refused(f"no assignment {assignment!r} in this course", 404)
         inbound = course.exchange() / course.coursedir.course_id / "inbound"
-        with self._lock:
+        with self.turns.turn(student):
             now, allowed = time.time(), course.settings.selfchecks_per_hour
             recent = self.recent(student, assignment, now)
             if len(recent) >= allowed:
