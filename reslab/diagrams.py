@@ -91,6 +91,9 @@ class Diagram:
     def _repr_svg_(self):
         return self.svg
 
+    def __repr__(self):  # a notebook stores it as the text/plain output beside the SVG: keep it short
+        return f"Diagram({len(self.graph.nodes)} nodes, {len(self.graph.edges)} edges)"
+
     def save(self, path) -> Path:
         path = Path(path)
         path.write_text(self.svg, encoding="utf-8")
@@ -349,6 +352,9 @@ class Row:
     def _repr_html_(self):
         cells = "".join(f'<div style="flex:0 1 auto">{_inline(d.svg)}</div>' for d in self.diagrams)
         return f'<div style="display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start">{cells}</div>'
+
+    def __repr__(self):
+        return f"Row({', '.join(map(repr, self.diagrams))})"
 
 
 def _inline(svg: str) -> str:

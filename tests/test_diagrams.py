@@ -122,3 +122,5 @@ def test_side_by_side_holds_each_svg_element_once():
     page = diagrams.side_by_side(plain, residual)._repr_html_()
     assert page.count("<svg") == 2 and "<?xml" not in page and "DOCTYPE" not in page
     assert residual.svg[residual.svg.index("<svg"):] in page
+    # the text/plain a notebook stores beside the picture is one short line, not the SVG again
+    assert repr(diagrams.side_by_side(plain)) == f"Row(Diagram({len(plain.graph.nodes)} nodes, {len(plain.graph.edges)} edges))"
