@@ -231,7 +231,8 @@ def stochastic_depth_net(widths=(8, 16, 32), blocks: int = 9, last: float = 0.5)
 
 
 def cross_layer_net(widths=(8, 16, 32), blocks: int = 6, span: int = 1) -> StagedNet:
-    """``span`` plain blocks under each shortcut: span 1 is a ResNet, span = blocks one shortcut per stage."""
+    """``span`` plain blocks under each shortcut, span = blocks one shortcut per stage. Span 1 is not quite a
+    ResNet: each plain block ends in its own ReLU before the add, so the branch adds only non-negative values."""
     if blocks % span:
         raise ValueError(f"span={span} must divide blocks={blocks}")
     stages, in_ch = [], widths[0]
