@@ -173,6 +173,8 @@ class Submission:
     def _locate(self, folder: int) -> str:
         """The expected notebook, or the only other notebook there (a renamed copy), noting extra files."""
         names = set(os.listdir(folder))
+        if not names - {"timestamp.txt", "submission_secret.txt"}:
+            raise BadSubmission("the submission folder is empty")
         present = self.plan.notebook in names
         files = sorted(names - {self.plan.notebook, "timestamp.txt", "submission_secret.txt"})  # nbgrader's own
         notebooks = [name for name in files if name.endswith(".ipynb")]
@@ -260,18 +262,20 @@ class Submission:
 
     def results(self, tests: list[dict], seconds: float) -> dict:
         return _results(self.plan, self.student, tests, self.notes + ([self.reason] if self.reason else []),
-                        seconds, self.timestamp)
+                        seconds, self.timestamp, problem=self.reason)
 
 
 def _results(plan: Plan, student: str, tests: list[dict], notes: list[str], seconds: float, timestamp=None,
-             error: str = "") -> dict:
-    """Gradescope's results.json, with what nbgrader needs in extra_data."""
+             error: str = "", problem: str = "") -> dict:
+    """Gradescope's results.json, with what nbgrader needs in extra_data (``problem``: why the submission
+    could not be graded at all, e.g. an empty folder, for the console and the report)."""
     notes = notes + ([f"grader error: {error}"] if error else [])
     return dict(
         score=sum(t["score"] for t in tests), max_score=sum(t["max_score"] for t in tests),
         execution_time=round(seconds, 2), output="\n".join(notes), tests=tests,
         extra_data=dict(student=student, assignment=plan.assignment, notebook=Path(plan.notebook).stem,
-                        timestamp=timestamp.isoformat() if timestamp else None, notes=notes, graded=not error))
+                        timestamp=timestamp.isoformat() if timestamp else None, notes=notes, graded=not error,
+                        problem=problem))
 
 
 def _why_stopped(result, number: int, limits: Limits, during: str = "") -> str:
