@@ -32,9 +32,10 @@ def zero_last_norm_(block) -> None:
 
 
 def deepen_inputs(rng) -> dict:
-    """A three-stage net; in random order, one stage gets no new block, one gets two, one one or two."""
+    """A three-stage net; in random order, one stage gets no new block, one gets two, one ten or eleven (so
+    that it has more than ten blocks: a block index read from a name's last character is wrong there)."""
     config = NetConfig(stages=tuple(int(v) for v in rng.integers(1, 3, 3)), widths=(4, 8, 8))
-    extra = rng.permutation([0, 2, int(rng.integers(1, 3))])
+    extra = rng.permutation([0, 2, int(rng.integers(10, 12))])
     return {**net_inputs(rng, config, batch=4, dout=True), "extra": extra}
 
 
@@ -168,6 +169,15 @@ def deepen(net, extra):
                 block.bn2.weight.zero_()
                 block.bn2.bias.zero_()
                 layer.append(block)
+    return deep''',
+        "reads a block's index from the last character of its name, which is wrong from block 10 on": '''def deepen(net, extra):
+    deep = build(net.config, stages=tuple(n + e for n, e in zip(net.config.stages, extra)))
+    deep.load_state_dict(net.state_dict(), strict=False)
+    with torch.no_grad():
+        for name, block in deep.named_modules():
+            if name.startswith("layer") and name.count(".") == 1 and int(name[-1]) >= net.config.stages[int(name[5]) - 1]:
+                block.bn2.weight.zero_()
+                block.bn2.bias.zero_()
     return deep''',
         "counts the new blocks from the end, which takes the whole stage when it gets none": [
             ("for layer, n in zip(deep.layers(), net.config.stages)", "for layer, e in zip(deep.layers(), extra)"),

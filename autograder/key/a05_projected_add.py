@@ -47,6 +47,7 @@ BLOCK = {"A": CaseClass(channels_case(2, True, "A")),
          "sameA": CaseClass(channels_case(1, False, "A")),
          "sameB": CaseClass(channels_case(1, False, "B")),
          "B1": CaseClass(channels_case(1, True, "B")),
+         "A1": CaseClass(channels_case(1, True, "A"), lambda a, s: a["stride"] == 1 and a["out_ch"] > a["in_ch"]),
          "keepA": CaseClass(channels_case(2, False, "A")),
          "keepB": CaseClass(channels_case(2, False, "B"))}
 
@@ -87,5 +88,15 @@ KEYS = [
         "leaves out the BatchNorm after the projection": [
             ("nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))",
              "nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False))")],
+        "projects with option B even when the shape is kept": [
+            ("if stride == 1 and in_ch == out_ch:", 'if stride == 1 and in_ch == out_ch and option == "A":')],
+        "uses the identity shortcut whenever the channels agree, whatever the stride": [
+            ("if stride == 1 and in_ch == out_ch:", "if in_ch == out_ch:")],
+        "uses the identity shortcut whenever the stride is 1, whatever the channels": [
+            ("if stride == 1 and in_ch == out_ch:", "if stride == 1:")],
+        "pads out_ch // 2 zero channels in option A, as if the channels always doubled": [
+            ("models.ZeroPadShortcut(stride, out_ch - in_ch)", "models.ZeroPadShortcut(stride, out_ch // 2)")],
+        "subsamples by 2 in option A whatever the block's stride": [
+            ("models.ZeroPadShortcut(stride, out_ch - in_ch)", "models.ZeroPadShortcut(2, out_ch - in_ch)")],
     }),
 ]

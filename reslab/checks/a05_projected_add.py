@@ -17,5 +17,6 @@ PARTS = [
     Part(A, "basic_block", 3, "BasicBlock with options A and B against the library's", Modules("BasicBlock").run_student,
          1e-6, {"A": "option A, shapes change", "B": "option B, shapes change", "sameA": "option A, shapes unchanged",
                 "sameB": "option B, shapes unchanged", "B1": "option B, stride 1 with more channels",
+                "A1": "option A, stride 1 with more channels",
                 "keepA": "option A, stride 2 with the same channels", "keepB": "option B, stride 2 with the same channels"}, BLOCKS),
 ]

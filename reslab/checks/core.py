@@ -168,17 +168,18 @@ def score(part: Part, outputs, expected: Arrays, mistakes: dict | None = None) -
                f" against the reference implementation (tolerance {part.rtol:.0e})")
     if len(bad) > 1:
         message += f"; {len(bad) - 1} more quantit{'y is' if len(bad) == 2 else 'ies are'} off too"
-    mistake = diagnose(outputs, arrays, part.rtol) or pattern(bad)
+    mistake = diagnose(outputs, arrays, part.rtol) or pattern(bad, expected)
     return Result(part.name, 0.0, full, False, with_diagnosis(message, mistake), mistake)
 
 
-def pattern(bad: list[str]) -> str:
-    """A mistake told by *which* quantities are off, when no known mistake matches the outputs exactly."""
+def pattern(bad: list[str], expected: Arrays) -> str:
+    """A mistake told by *which* quantities are off, when no known mistake matches the outputs exactly; the
+    BatchNorm hint only where the part's module has BatchNorm (running statistics among its outputs)."""
     fields = [set(key.split(".")) for key in bad]
     if all(f & {"dx", "grad"} for f in fields):
         return ("gets the forward pass right but not the gradients: look for .detach(), .data, numpy round trips "
                 "or in-place operations")
-    if all(f & {"eval", "after"} for f in fields):
+    if all(f & {"eval", "after"} for f in fields) and any(".running_" in key for key in expected):
         return ("is right in training mode but not in eval mode: BatchNorm must use (and update) its running "
                 "statistics, so no F.batch_norm(..., training=True) and no .train() inside forward")
     return ""

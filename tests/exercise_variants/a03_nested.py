@@ -88,6 +88,15 @@ def plain_identity_(block):
                 block.bn2.bias.zero_()
     return deep''',
         "skips the first new block": [("list(layer)[n:]", "list(layer)[n + 1:]")],
+        "reads the block index from the parameter name's one digit": '''def deepen(net, extra):
+    deep = build(net.config, stages=tuple(n + e for n, e in zip(net.config.stages, extra)))
+    deep.load_state_dict(net.state_dict(), strict=False)
+    with torch.no_grad():
+        for name, param in deep.named_parameters():  # e.g. layer2.3.bn2.weight
+            stage, block = name.split(".")[:2]
+            if ".bn2." in name and int(block[-1]) >= net.config.stages[int(stage[-1]) - 1]:
+                param.zero_()
+    return deep''',
         "zeroes the last BatchNorm of every block": [("list(layer)[n:]", "list(layer)")],
         "zeroes the first BatchNorm instead": [("block.bn2.weight.zero_()", "block.bn1.weight.zero_()"),
                                               ("block.bn2.bias.zero_()", "block.bn1.bias.zero_()")],

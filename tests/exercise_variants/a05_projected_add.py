@@ -53,6 +53,11 @@ MISTAKES = {
             ("if stride == 1 and in_ch == out_ch:", "if stride == 1:")],
         "option A pads out_ch // 2 channels (assumes doubling)": [
             ("models.ZeroPadShortcut(stride, out_ch - in_ch)", "models.ZeroPadShortcut(stride, out_ch // 2)")],
+        "option A as the classic CIFAR lambda: subsamples by 2 whatever the stride": [
+            ("class BasicBlock(nn.Module):", "class HalveAndPad(nn.Module):\n    def __init__(self, extra):\n"
+             "        super().__init__()\n        self.extra = extra\n\n    def forward(self, x):\n"
+             "        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, 0, self.extra))\n\n\nclass BasicBlock(nn.Module):"),
+            ("models.ZeroPadShortcut(stride, out_ch - in_ch)", "HalveAndPad(out_ch - in_ch)")],
         "bn2 always uses batch statistics": [
             ("out = self.bn2(self.conv2(out))",
              "out = F.batch_norm(self.conv2(out), self.bn2.running_mean, self.bn2.running_var, self.bn2.weight, "
