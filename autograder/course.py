@@ -1,6 +1,7 @@
 """The nbgrader course layout and the grader's settings, both read from the course's nbgrader_config.py."""
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -17,6 +18,18 @@ from .sandbox import Limits
 
 REPO = Path(__file__).resolve().parents[1]
 TIMING_FILE = "autograder-timing.json"
+NOT_A_COURSE = "not a course directory: {} (run it inside a course folder or pass --course-dir)"
+
+
+class NotACourse(ValueError):
+    """The command line was run outside any course folder, or --course-dir names no course."""
+
+
+def unknown_name(kind: str, name: str, known: list[str]) -> ValueError:
+    """'unknown assignment 'a04_identity_ad' — did you mean a04_identity_add?' (or the names there are)."""
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" — did you mean {close[0]}?" if close else f" ({kind}s here: {', '.join(known) or 'none'})"
+    return ValueError(f"unknown {kind} {name!r}{hint}")
 
 
 def parse_size(text: str | int) -> int:
@@ -75,6 +88,21 @@ class Course:
         self.coursedir = CourseDirectory(config=self.config, root=str(self.root))
         self.settings = Autograder(config=self.config)
 
+    @classmethod
+    def find(cls, course_dir: str | os.PathLike | None = None) -> "Course":
+        """The course of ``course_dir``, or else the nearest folder from the current one upwards that is a
+        course: never the folder the grader happens to be installed in (NotACourse otherwise)."""
+        start = Path(course_dir if course_dir is not None else os.getcwd()).resolve()
+        for folder in [start] if course_dir is not None else [start, *start.parents]:
+            if (folder / "nbgrader_config.py").is_file():
+                try:
+                    course = cls(folder)
+                except Exception as err:  # the instructor's file: say which and why, no traceback
+                    raise ValueError(f"{folder / 'nbgrader_config.py'} cannot be loaded: {err}") from None
+                if course.step("source").is_dir():
+                    return course
+        raise NotACourse(NOT_A_COURSE.format(start))
+
     def step(self, name: str) -> Path:
         """The folder of an nbgrader step: source, submitted, autograded or feedback."""
         return self.root / getattr(self.coursedir, f"{name}_directory")
@@ -108,6 +136,30 @@ class Course:
 
     def assignments(self) -> list[str]:
         return sorted(p.parent.name for p in self.step("source").glob("*/*.ipynb"))
+
+    def check_assignment(self, assignment: str) -> None:
+        """ValueError with a did-you-mean for an assignment the course does not have."""
+        if assignment not in self.assignments():
+            raise unknown_name("assignment", assignment, self.assignments())
+
+    def misplaced(self, assignment: str) -> dict[str, list[str]]:
+        """student -> notebooks of ``assignment`` put directly in submitted/<student>/ instead of
+        submitted/<student>/<assignment>/ (the grader never sees them there). Links are not followed."""
+        found, submitted = {}, self.step("submitted")
+        if not submitted.is_dir():
+            return found
+        with os.scandir(submitted) as folders:
+            for student in folders:
+                if not student.is_dir(follow_symlinks=False) or os.path.lexists(Path(student.path) / assignment):
+                    continue
+                try:
+                    loose = sorted(name for name in os.listdir(student.path)
+                                   if name.endswith(".ipynb") and name.startswith(assignment))
+                except OSError:  # unreadable: nothing the grader could take from there either
+                    continue
+                if loose:
+                    found[student.name] = loose
+        return dict(sorted(found.items()))
 
     def students(self, assignment: str) -> list[str]:
         """Students with a submission folder for ``assignment``, sorted."""

@@ -10,7 +10,8 @@ from nbgrader.api import Gradebook, MissingEntry
 
 from .course import Course
 
-TOTALS = ["assignment", "student", "score", "max_score", "submitted", "timestamp", "needs_manual_grade"]
+TOTALS = ["assignment", "student", "score", "max_score", "submitted", "timestamp", "needs_manual_grade",
+          "seconds_late", "late_penalty"]
 PARTS = ["assignment", "student", "part", "score", "max_score", "status", "message"]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -49,7 +50,8 @@ def _messages(course: Course, student: str, assignment: str) -> dict:
 
 def export(course: Course, out: str | Path) -> tuple[Path, Path]:
     """Write ``out`` (totals) and ``<out stem>_parts.csv`` (parts); scores are the gradebook's (a manual
-    score, where an instructor gave one, wins over the autograder's)."""
+    score, where an instructor gave one, wins over the autograder's), the totals' after the late penalty
+    that nbgrader's plugin set (as nbgrader's own CSV export does)."""
     out = Path(out)
     parts_out = out.with_name(f"{out.stem}_parts.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -64,11 +66,14 @@ def export(course: Course, out: str | Path) -> tuple[Path, Path]:
                 try:
                     submission = gb.find_submission(assignment.name, student.id)
                 except MissingEntry:
-                    totals.writerow([assignment.name, student.id, 0, assignment.max_score, "no", "", "no"])
+                    totals.writerow([assignment.name, student.id, 0, assignment.max_score, "no", "", "no", 0, 0])
                     continue
-                totals.writerow([assignment.name, student.id, submission.score, assignment.max_score, "yes",
+                penalty = submission.late_submission_penalty or 0.0
+                totals.writerow([assignment.name, student.id, max(0.0, submission.score - penalty),
+                                 assignment.max_score, "yes",
                                  submission.timestamp.isoformat() if submission.timestamp else "",
-                                 "yes" if submission.needs_manual_grade else "no"])
+                                 "yes" if submission.needs_manual_grade else "no",
+                                 round(submission.total_seconds_late), penalty])
                 messages = _messages(course, student.id, assignment.name)
                 for notebook in submission.notebooks:
                     for grade in sorted(notebook.grades, key=lambda g: (order.get(g.name, len(order)), g.name)):

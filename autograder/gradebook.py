@@ -1,6 +1,7 @@
 """nbgrader stays the system of record: assignments and scores go into its gradebook through its own API."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -11,6 +12,10 @@ from nbgrader.api import Gradebook
 from nbgrader.converters import GenerateAssignment
 
 from .course import Course
+
+QUIET = logging.getLogger("autograder.late")
+QUIET.propagate = False
+QUIET.addHandler(logging.NullHandler())
 
 
 def nbgrader_tools_on_path():
@@ -57,6 +62,20 @@ def record(course: Course, results: dict) -> None:
                 comment = gb.find_comment(f"{cell.name}_solution", notebook, assignment, student)
                 comment.auto_comment = "Flagged for manual grading: " + "; ".join(flagged[cell.name])
         gb.db.commit()
+        due = gb.find_assignment(assignment).duedate
+    if due is not None:
+        assign_late_penalty(course, student, assignment, notebook)
+
+
+def assign_late_penalty(course: Course, student: str, assignment: str, notebook: str) -> None:
+    """nbgrader's own late-penalty step, as stock autograde runs it: the plugin of
+    ``c.AssignLatePenalties.plugin_class`` (default: no penalty) sets the penalty of a submission past its
+    due date (``nbgrader db assignment add ASSIGNMENT --duedate=...``, with any extension)."""
+    from nbgrader.preprocessors import AssignLatePenalties
+    resources = ResourcesDict(nbgrader=dict(notebook=notebook, assignment=assignment, student=student,
+                                            db_url=course.coursedir.db_url))
+    step = AssignLatePenalties(config=course.config, log=QUIET)  # lateness is the report's to tell
+    step.preprocess(nbformat.v4.new_notebook(), resources)
 
 
 ROSTER_FIELDS = ("id", "first_name", "last_name", "email")

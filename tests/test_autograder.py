@@ -248,7 +248,8 @@ def test_export_and_report(batch, course, tmp_path):
     page = write_report(layout, ASSIGNMENT, tmp_path / "report")
     assert (tmp_path / "report" / "scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "report" / "failures.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    failed = sum(BY_NAME[s].passed.count("scaled_block") == 0 for s in batch[0]) / len(CASES)
+    graded = [s for s, r in batch[0].items() if r["extra_data"]["graded"] and not r["extra_data"]["problem"]]
+    failed = sum(BY_NAME[s].passed.count("scaled_block") == 0 for s in graded) / len(graded)  # not submitted: apart
     assert f"<td>scaled_block</td><td>{100 * failed:.0f}%</td>" in page.read_text()
 
 

@@ -132,8 +132,8 @@ def test_report_counts_reasons_lists_students_and_escapes(course, tmp_path):
     assert "<script" not in text and "script-src 'none'" in text and EVIL_ID not in text
     assert "<td>-relative error 0.5 &gt; 1e-05</td><td>2</td>" in text  # basic_block: two students, one reason
     assert "<td>@relative error 0.7 &gt; 1e-05</td><td>1</td>" in text  # plain_block
-    assert "<td>alice</td><td>Alice Liddell</td><td>2</td><td>0</td><td>0</td><td>2</td>" in text
-    assert "<td>bob</td><td></td><td>7</td>" in text
+    assert "<td>alice</td><td>Alice Liddell</td><td>graded</td><td>2</td><td>0</td><td>0</td><td>2</td>" in text
+    assert "<td>bob</td><td>(not in the roster)</td><td>graded</td><td>7</td>" in text
     assert text.count("data:image/png;base64,") == 2
 
 
