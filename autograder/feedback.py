@@ -2,93 +2,108 @@
 
 The graded notebook holds only released cells (test cells without their hidden part) and tracebacks without
 frames from the checks' code, so nothing here shows hidden check code. Everything the student wrote
-(markdown, outputs) is hostile: the notebook part is sanitised with nh3 (no script, no event handlers, no
-``javascript:`` links, no styles that could cover the score table), and a Content-Security-Policy forbids
-every script and every network load. Maths is rendered here as MathML (latex2mathml), so the page needs no
-MathJax and no network.
+(markdown, maths, raw cells, outputs) is hostile: it is sanitised as it enters the page (``sanitise``: no
+script, no event handlers, no class names, no styles) and the whole page is sanitised again; the notebook
+sits in a box that cannot cover the score table, under a Content-Security-Policy that forbids every script
+and every network load. Maths is rendered here as MathML (latex2mathml), so the page needs no MathJax.
+
+The student also sets the cost: markdown is rendered up to ``MARKDOWN_CELL`` characters per cell and
+``MARKDOWN_TOTAL`` per notebook (the rest is shown as escaped text; Markdown parsers are superlinear on
+hostile input), and each page is rendered in a child process killed after ``RENDER_SECONDS``.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import html
 import json
+import multiprocessing
 import os
 import re
 import secrets
 import shutil
+import traceback
 from pathlib import Path
 
 import nbformat
-import nh3
 from latex2mathml.converter import convert as latex_to_mathml
 from nbconvert import HTMLExporter
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 from .course import Course
 from .notebook import BadSubmission, open_folder, read_file
+from .sanitise import CONTAINED, HEAD, sanitise, sanitise_page
 
-CSP = ("default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
-       "form-action 'none'; base-uri 'none'")
-HEAD = (f"<meta charset='utf-8'><meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
-        "<meta name='referrer' content='no-referrer'>")
-MATHML = {"math", "mrow", "mi", "mo", "mn", "ms", "mtext", "mspace", "msup", "msub", "msubsup", "mfrac", "msqrt",
-          "mroot", "mover", "munder", "munderover", "mtable", "mtr", "mtd", "mstyle", "mpadded", "mphantom",
-          "menclose", "semantics", "annotation"}
-TAGS = (nh3.ALLOWED_TAGS | MATHML | {"div", "span", "pre", "table", "thead", "tbody", "tr", "th", "td", "img",
-                                     "details", "summary", "section"})
-ATTRIBUTES = {"*": {"class", "title"}, "a": {"href"}, "img": {"src", "alt", "width", "height"},
-              "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"},
-              **{tag: {"mathvariant", "display", "stretchy", "fence", "separator", "lspace", "rspace", "accent",
-                       "columnalign", "width", "notation", "xmlns"} for tag in MATHML}}
 MATH = re.compile(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", re.S)
+MARKDOWN_CELL = 20_000  # characters of one markdown cell (or markdown output) rendered as markdown
+MARKDOWN_TOTAL = 200_000  # characters of markdown rendered per notebook
+RENDER_SECONDS = 60.0  # wall time to render one student's page
+OUTPUT_TYPES = ("text/plain", "text/html", "text/markdown", "image/png", "image/jpeg")  # others are left out
 
 
-def sanitise(fragment: str) -> str:
-    """Student-made HTML without anything that runs or loads: images only as data: URLs, links only to
-    http(s) and mailto (they open nothing by themselves)."""
-    return nh3.clean(fragment, tags=TAGS, attributes=ATTRIBUTES, url_schemes={"http", "https", "mailto", "data"},
-                     link_rel="noopener noreferrer nofollow", strip_comments=True, attribute_filter=_safe_url)
+class _Markdown:
+    """Markdown to HTML with maths as MathML, sanitised before the template sees it, within the notebook's
+    markdown budget (one per page)."""
+
+    def __init__(self):
+        self.left = MARKDOWN_TOTAL
+
+    def __call__(self, source: str) -> str:
+        if len(source) > min(MARKDOWN_CELL, self.left):
+            return f"<pre>{html.escape(source)}</pre>"
+        self.left -= len(source)
+        prefix, maths = f"math{secrets.token_hex(8)}x", []
+
+        def replace(match):
+            block, tex = match.group(1) is not None, match.group(1) or match.group(2)
+            try:
+                maths.append(latex_to_mathml(tex.strip(), display="block" if block else "inline"))
+            except Exception:  # not valid TeX: show it as written
+                maths.append(html.escape(match.group(0)))
+            return f"{prefix}{len(maths) - 1}x"
+
+        rendered = markdown2html_mistune(MATH.sub(replace, source))  # TeX out of markdown's way first
+        return sanitise(re.sub(f"{prefix}(\\d+)x", lambda m: maths[int(m.group(1))], rendered))
 
 
-def _safe_url(tag: str, attribute: str, value: str) -> str | None:
-    """Images may only be inline data, links may not be data: (a page of its own, with its own scripts)."""
-    scheme = value.strip().lower()
-    if attribute == "src":
-        return value if scheme.startswith("data:image/") and not scheme.startswith("data:image/svg") else None
-    if attribute == "href":
-        return None if scheme.startswith("data:") else value
-    return value
-
-
-def _render_maths(nb) -> dict[str, str]:
-    """Replace the TeX in markdown cells by tokens that markdown leaves alone; returns token -> MathML."""
-    prefix, rendered = f"math{secrets.token_hex(8)}x", {}
-
-    def replace(match):
-        block, tex = match.group(1) is not None, match.group(1) or match.group(2)
-        try:
-            mathml = latex_to_mathml(tex.strip(), display="block" if block else "inline")
-        except Exception:  # not valid TeX: show it as written
-            mathml = html.escape(match.group(0))
-        token = f"{prefix}{len(rendered)}"
-        rendered[token] = mathml
-        return token
-
+def _outputs(nb):
+    """Outputs reduced to the types the page shows, their metadata (which the template writes into attributes
+    unquoted) dropped, HTML sanitised, images only if they are base64; raw cells sanitised like HTML."""
     for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            cell.source = MATH.sub(replace, cell.source)
-    return rendered
+        if cell.cell_type == "raw":
+            cell.source = sanitise(cell.source)
+        for out in cell.get("outputs", []):
+            if "metadata" in out:
+                out.metadata = nbformat.NotebookNode()
+            if "data" in out:
+                data = {k: v for k, v in out.data.items() if k in OUTPUT_TYPES and isinstance(v, str)}
+                if "text/html" in data:
+                    data["text/html"] = sanitise(data["text/html"])
+                for image in ("image/png", "image/jpeg"):
+                    if image in data and not _base64(data[image]):
+                        del data[image]
+                out.data = data
+
+
+def _base64(text: str) -> bool:
+    try:
+        base64.b64decode("".join(text.split()), validate=True)
+        return True
+    except (binascii.Error, ValueError):
+        return False
 
 
 def notebook_html(nb) -> tuple[str, str]:
     """(styles, body) of the exported notebook: nbconvert's own CSS, and the sanitised cells."""
     nb.metadata.pop("widgets", None)
-    maths = _render_maths(nb)
-    page = HTMLExporter(template_name="lab").from_notebook_node(nb)[0]
+    _outputs(nb)
+    exporter = HTMLExporter(template_name="lab")
+    exporter.register_filter("markdown2html", _Markdown())
+    exporter.register_filter("strip_files_prefix", lambda text: text)  # quadratic regexes; we serve no files
+    page = exporter.from_notebook_node(nb)[0]
     head, _, rest = page.partition("<body")
     styles = "".join(re.findall(r"<style[^>]*>.*?</style>", head, re.S))  # the template's, not the student's
-    body = sanitise(rest[rest.index(">") + 1:].rpartition("</body>")[0])
-    for token, mathml in maths.items():
-        body = body.replace(token, mathml)
-    return styles, body
+    return styles, sanitise_page(rest[rest.index(">") + 1:].rpartition("</body>")[0])
 
 
 def summary(results: dict) -> str:
@@ -99,7 +114,8 @@ def summary(results: dict) -> str:
         f"<td>{t['score']:g} / {t['max_score']:g}</td><td>{html.escape(t['status'])}</td>"
         f"<td>{html.escape(t['output'])}</td></tr>" for t in results["tests"])
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in info["notes"])
-    return (f"<section id='autograder-summary' style='margin:1em auto;max-width:1100px;font-family:sans-serif'>"
+    return (f"<section id='autograder-summary' style='margin:1em auto;max-width:1100px;font-family:sans-serif;"
+            "position:relative;z-index:1;background:#fff'>"
             f"<h2>{html.escape(info['assignment'])}: {results['score']:g} / {results['max_score']:g} points "
             f"({html.escape(info['student'])})</h2>"
             "<table border='1' cellpadding='4' style='border-collapse:collapse'>"
@@ -107,12 +123,53 @@ def summary(results: dict) -> str:
             + (f"<h3>Notes</h3><ul>{notes}</ul>" if notes else "") + "</section>")
 
 
-def feedback_page(results: dict, notebook: Path) -> str:
-    """The whole page: our head (CSP), the score table, then the student's sanitised notebook."""
-    styles, body = notebook_html(nbformat.read(notebook, as_version=4)) if notebook.is_file() else ("", "")
+def feedback_page(results: dict, notebook: Path, seconds: float = RENDER_SECONDS) -> str:
+    """The whole page: our head (CSP), the score table, then the student's sanitised notebook, in a box it
+    cannot paint outside of; if the notebook cannot be rendered within ``seconds``, a note says why."""
+    styles = body = ""
+    if notebook.is_file():
+        try:
+            styles, body = _within(seconds, _render, str(notebook))
+        except Exception as err:  # the student's notebook made the renderer fail: the page says so
+            body = f"<p><strong>The graded notebook is not shown: {html.escape(str(err))}.</strong></p>"
     title = html.escape(f"{results['extra_data']['assignment']}: feedback")
     return (f"<!DOCTYPE html><html><head>{HEAD}<title>{title}</title>{styles}</head>"
-            f"<body class='jp-Notebook'>{summary(results)}<main>{body}</main></body></html>")
+            f"<body class='jp-Notebook'>{summary(results)}<main style='{CONTAINED}'>{body}</main></body></html>")
+
+
+def _render(notebook: str) -> tuple[str, str]:
+    return notebook_html(nbformat.read(notebook, as_version=4))
+
+
+def _within(seconds: float, function, *args):
+    """``function(*args)`` (JSON in, JSON out) in a forked child, killed after ``seconds``: the student's
+    notebook sets the cost of rendering it, and no thread could be stopped."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_answer, args=(send, function, args), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if not receive.poll(seconds):
+            raise TimeoutError(f"rendering it took longer than {seconds:g} s")
+        ok, value = json.loads(receive.recv_bytes())
+    except EOFError:
+        raise RuntimeError("the renderer died (out of memory?)") from None
+    finally:
+        child.kill()
+        child.join()
+        receive.close()
+    if not ok:
+        raise RuntimeError(value)
+    return value
+
+
+def _answer(send, function, args):
+    try:
+        answer = [True, function(*args)]
+    except BaseException as err:  # reported to the parent, which writes it into the page
+        answer = [False, f"{type(err).__name__}: {str(err)[:300]}"]
+    send.send_bytes(json.dumps(answer).encode())
 
 
 def submission_secret(course: Course, student: str, assignment: str) -> str | None:
@@ -139,15 +196,22 @@ def write_feedback(course: Course, assignment: str, students: list[str] | None =
         student = folder.parent.name
         if (students is not None and student not in students) or not (folder / "results.json").is_file():
             continue
-        results = json.loads((folder / "results.json").read_text())
-        page = feedback_page(results, folder / f"{results['extra_data']['notebook']}.ipynb")
-        out = course.path("feedback", student, assignment) / f"{results['extra_data']['notebook']}.html"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(page)
-        if (folder / "timestamp.txt").is_file():  # written by the grader, from the submission's time
-            shutil.copyfile(folder / "timestamp.txt", out.parent / "timestamp.txt")
-        secret = submission_secret(course, student, assignment)
-        if secret:
-            (out.parent / "submission_secret.txt").write_text(secret)
-        written.append(out)
+        try:
+            written.append(_write_one(course, assignment, student, folder))
+        except Exception:  # this student's page only: the console says why, the others are written
+            traceback.print_exc()
     return written
+
+
+def _write_one(course: Course, assignment: str, student: str, folder: Path) -> Path:
+    results = json.loads((folder / "results.json").read_text())
+    page = feedback_page(results, folder / f"{results['extra_data']['notebook']}.ipynb")
+    out = course.path("feedback", student, assignment) / f"{results['extra_data']['notebook']}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    if (folder / "timestamp.txt").is_file():  # written by the grader, from the submission's time
+        shutil.copyfile(folder / "timestamp.txt", out.parent / "timestamp.txt")
+    secret = submission_secret(course, student, assignment)
+    if secret:
+        (out.parent / "submission_secret.txt").write_text(secret)
+    return out

@@ -40,12 +40,13 @@ from reslab import checks
 from . import gradebook, integrity
 from . import key as answer_key
 from .course import Course, parse_size
-from .notebook import (BadSubmission, clean_traceback, merge, open_folder, read_submission, read_timestamp, solve,
-                       notebook_text)
+from .notebook import (BadSubmission, OutputBudget, clean_traceback, merge, notebook_text, open_folder,
+                       read_submission, read_timestamp, solve, unicode_text)
 from .sandbox import Kernel, Limits, SandboxError, Settings, Uids, Zygote, bubblewrap
 
 OUTPUTS_LIMIT = 64 << 20  # bytes of one probe's .npz
 ERROR_LIMIT = 64 << 10
+SCAN_GRACE = 10.0  # seconds the integrity scan may take past the submission's time limit
 CHECKS_FILE = f"{Path(checks.__file__).parent.parent.name}/{Path(checks.__file__).parent.name}/"
 NOT_PRELOADED = {"matplotlib", "ipywidgets", "IPython", "ipykernel"}  # they hook into the kernel on import
 
@@ -195,7 +196,7 @@ class Submission:
 
     def run(self, kernel: Kernel) -> list[dict]:
         """Execute the notebook cell by cell; at each test cell run its check. Returns the tests."""
-        plan, tests, stop, count = self.plan, {}, "", 0
+        plan, tests, stop, count, ran, kept = self.plan, {}, "", 0, [], OutputBudget()
         deadline = time.monotonic() + plan.limits.submission_timeout
         kernel.wait_ready()
         def budget() -> float:  # seconds the next cell or check may take
@@ -207,25 +208,34 @@ class Submission:
             if budget() <= 0:
                 stop = f"the submission ran out of its total time limit ({plan.limits.submission_timeout:g} s)"
                 break
-            result = kernel.execute(cell.source, budget())
-            count += 1
-            cell.execution_count = count
-            cell.outputs = [clean_traceback(o, CHECKS_FILE) for o in result.outputs]
-            if result.status == "interrupted":
-                self.notes.append(f"cell {number} was interrupted after the time limit of "
-                                  f"{plan.limits.cell_timeout:g} s")
-            stop = _why_stopped(result, number, plan.limits)
-            name = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if name in plan.checks and not stop:
-                tests[name], stop = self._probe(kernel, name, number, max(budget(), 1.0))
-                cell.outputs.append(nbformat.v4.new_output(
-                    "stream", name="stdout", text=f"[autograder] {tests[name]['score']:g}/{tests[name]['max_score']:g} "
-                                                  f"points: {tests[name]['output']}\n"))
+            try:
+                result = kernel.execute(cell.source, budget())
+                count += 1
+                ran.append(cell)
+                cell.execution_count = count
+                cell.outputs = kept.keep([clean_traceback(o, CHECKS_FILE) for o in result.outputs])
+                if result.status == "interrupted":
+                    self.notes.append(f"cell {number} was interrupted after the time limit of "
+                                      f"{plan.limits.cell_timeout:g} s")
+                stop = _why_stopped(result, number, plan.limits)
+                name = cell.metadata.get("nbgrader", {}).get("grade_id")
+                if name in plan.checks and not stop:
+                    tests[name], stop = self._probe(kernel, name, number, max(budget(), 1.0))
+                    test = tests[name]
+                    cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text=(
+                        f"[autograder] {test['score']:g}/{test['max_score']:g} points: {test['output']}\n")))
+            except Exception as err:  # the grader's own failure: parts graded before it keep their points
+                traceback.print_exc()
+                stop = f"grader error in cell {number} ({type(err).__name__}: {str(err)[:300]})"
         if stop:
             self.notes.append(stop)
+        if kept.exhausted:
+            self.notes.append(f"the notebook's outputs were cut at {kept.limit / 2**20:g} MB")
         tests = [tests.get(name) or _test(name, k.part.points, message=f"not graded: {stop or 'its test cell did not run'}")
                  for name, k in plan.checks.items()]
-        return integrity.apply(tests, integrity.scan(self.notebook, [k.part for k in plan.checks.values()]))
+        # only the cells that ran can have earned or forged a score; the scan, too, ends with the time limit
+        return integrity.apply(tests, integrity.scan(NotebookNode(cells=ran), [k.part for k in plan.checks.values()],
+                                                     max(deadline, time.monotonic() + SCAN_GRACE)))
 
     def _probe(self, kernel: Kernel, name: str, number: int, timeout: float) -> tuple[dict, str]:
         """Run check ``name``'s student side in the kernel on the secret inputs; grade its outputs here."""
@@ -332,18 +342,32 @@ def write_all(plan: Plan, graded: Iterable[Graded], total: int, progress: bool) 
     with tqdm(total=total, desc=f"grading {plan.assignment}", unit="submission", disable=not progress,
               file=sys.stderr) as bar:
         for one in graded:
-            folder = plan.course.path("autograded", one.student, plan.assignment)
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir(parents=True)
-            if one.notebook is not None:
-                (folder / plan.notebook).write_text(one.notebook, encoding="utf-8")
-            if one.timestamp:
-                (folder / "timestamp.txt").write_text(one.timestamp)
-            (folder / "results.json").write_text(json.dumps(one.results, indent=1))
-            gradebook.record(plan.course, one.results)
+            try:
+                _write(plan, one)
+            except Exception as err:  # this student's files or gradebook entry: recorded, the batch goes on
+                traceback.print_exc()
+                one = failed(plan, one.student, err)
+                try:
+                    _write(plan, one)
+                except Exception:  # e.g. the disk or the gradebook itself: the console says why
+                    traceback.print_exc()
             everything[one.student] = one.results
             bar.update()
     return everything
+
+
+def _write(plan: Plan, one: Graded):
+    """One student's autograded folder and gradebook entry, in text that UTF-8 can encode."""
+    folder = plan.course.path("autograded", one.student, plan.assignment)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    if one.notebook is not None:
+        (folder / plan.notebook).write_text(one.notebook, encoding="utf-8")  # notebook_text: encodable
+    if one.timestamp:
+        (folder / "timestamp.txt").write_text(one.timestamp)
+    results = json.loads(unicode_text(json.dumps(one.results, ensure_ascii=False)))
+    (folder / "results.json").write_text(json.dumps(results, indent=1))
+    gradebook.record(plan.course, results)
 
 
 class Batch:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import threading
+import time
 
 from nbformat import NotebookNode
 
@@ -27,6 +28,8 @@ DUNDERS = {"__code__", "__globals__", "__closure__", "__builtins__", "__subclass
            "__func__", "__wrapped__", "__getattribute__"}
 
 
+LARGEST_CELL = 200_000  # characters of one cell the scan parses
+
 # CPython 3.11 shares the AST constructor's recursion counter between threads: two parses at once (grading
 # threads) can fail with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905)
 _PARSING = threading.Lock()
@@ -40,6 +43,8 @@ def _tree(source: str):
         with _PARSING:
             return ast.parse(transformed)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    except RuntimeError:  # IPython gives up on over 500 magics in one cell ("still changing"): so did the kernel
         return None
 
 
@@ -127,14 +132,25 @@ def _written_by_student(cell) -> bool:
     return cell.cell_type == "code" and not (meta.get("locked") or meta.get("grade")) or bool(meta.get("solution"))
 
 
-def scan(notebook: NotebookNode, parts: list) -> dict[str, list[str]]:
+def scan(notebook: NotebookNode, parts: list, deadline: float | None = None) -> dict[str, list[str]]:
     """Part name -> why its answer needs a human look. A solution cell ``<part>_solution`` counts for its
-    part; the student's other cells count for every part."""
-    cells = [(c, _tree(c.source)) for c in notebook.cells if c.cell_type == "code"]
+    part; the student's other cells count for every part. A scan still running at ``deadline`` (monotonic
+    seconds) stops and flags every part: the grader's time is bounded, and such a notebook needs a human."""
+    late = {p.name: ["its notebook is too large to scan within the time limit"] for p in parts}
+    cells = []
+    for c in notebook.cells:
+        if deadline is not None and time.monotonic() > deadline:
+            return late
+        if c.cell_type == "code" and len(c.source) > LARGEST_CELL:  # minutes to parse; no answer is that long
+            return {p.name: [f"a cell of {len(c.source) >> 10} kB is too large to scan"] for p in parts}
+        if c.cell_type == "code":
+            cells.append((c, _tree(c.source)))
     modules, reslab = _imports(tree for _, tree in cells if tree is not None)
     names = {p.name for p in parts}
     flags = {p.name: [] for p in parts}
     for cell, tree in cells:
+        if deadline is not None and time.monotonic() > deadline:
+            return late
         if tree is None or not _written_by_student(cell):
             continue
         owner = str(cell.metadata.get("nbgrader", {}).get("grade_id", "")).removesuffix("_solution")

@@ -20,8 +20,10 @@ from nbgrader import utils
 from .sandbox import open_dir
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+SURROGATE = re.compile("[\ud800-\udfff]")  # valid in JSON ("\\ud800"), not encodable as UTF-8
 CELL_TYPES = ("code", "markdown", "raw")
 LONGEST_INT = 1000  # digits
+NOTEBOOK_OUTPUT_LIMIT = 2 << 20  # bytes of outputs one graded notebook keeps (per cell: sandbox.Limits)
 
 
 class BadSubmission(ValueError):
@@ -113,7 +115,7 @@ def _upgrade(name: str, content: dict) -> tuple[NotebookNode, list[str]]:
 
 def _cells(cells: list) -> tuple[NotebookNode, list[str]]:
     """The cells the grader can use (type, source, metadata); the others are left out, with a note."""
-    kept, dropped = [], []
+    kept, dropped, replaced = [], [], []
     for number, cell in enumerate(cells, 1):
         source = cell.get("source") if isinstance(cell, dict) else None
         if isinstance(source, list) and all(isinstance(line, str) for line in source):
@@ -121,12 +123,22 @@ def _cells(cells: list) -> tuple[NotebookNode, list[str]]:
         if not isinstance(cell, dict) or cell.get("cell_type") not in CELL_TYPES or not isinstance(source, str):
             dropped.append(number)
             continue
+        if SURROGATE.search(source):
+            source = unicode_text(source)
+            replaced.append(number)
         metadata = cell.get("metadata")
         metadata = nbformat.from_dict(metadata) if isinstance(metadata, dict) else NotebookNode()
         kept.append(NotebookNode(cell_type=cell["cell_type"], source=source, metadata=metadata))
     notes = [f"left out {len(dropped)} malformed cell(s) (unknown type or a source that is not text): "
-             f"number {', '.join(map(str, dropped[:10]))}{' ...' if len(dropped) > 10 else ''}"] if dropped else []
+             f"number {_numbers(dropped)}"] if dropped else []
+    if replaced:
+        notes.append(f"cell(s) {_numbers(replaced)} held lone surrogates (characters that are not Unicode text): "
+                     "each was replaced by U+FFFD")
     return NotebookNode(cells=kept), notes
+
+
+def _numbers(numbers: list[int]) -> str:
+    return f"{', '.join(map(str, numbers[:10]))}{' ...' if len(numbers) > 10 else ''}"
 
 
 def _grade_id(cell) -> str | None:
@@ -200,8 +212,38 @@ def solve(release: NotebookNode, source) -> NotebookNode:
 
 def notebook_text(nb: NotebookNode) -> str:
     """A merged notebook as JSON text (valid by construction: nbformat.writes would validate it again, and
-    indenting would leave json's fast C encoder)."""
-    return json.dumps(nb, ensure_ascii=False) + "\n"
+    indenting would leave json's fast C encoder) that UTF-8 can encode: a kernel's messages can carry lone
+    surrogates too."""
+    return unicode_text(json.dumps(nb, ensure_ascii=False)) + "\n"
+
+
+def unicode_text(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD, so that UTF-8 (files, SQLite) can encode it."""
+    return SURROGATE.sub("\ufffd", text)
+
+
+class OutputBudget:
+    """The outputs a graded notebook keeps, bounded over the whole notebook as each cell's are (sandbox.Limits
+    .output_bytes): without it a few kB of cells that each print up to the cell's limit make a graded
+    notebook, and a feedback page, of many MB."""
+
+    def __init__(self, limit: int = NOTEBOOK_OUTPUT_LIMIT):
+        self.limit, self.left, self.exhausted = limit, limit, False
+
+    def keep(self, outputs: list) -> list:
+        """The outputs of one cell that fit, and a note in place of the first one that does not."""
+        kept = []
+        for out in outputs:
+            size = len(json.dumps(out))
+            if not self.exhausted and size <= self.left:
+                self.left -= size
+                kept.append(out)
+            elif not self.exhausted:
+                self.exhausted = True
+                kept.append(nbformat.v4.new_output("stream", name="stderr", text=(
+                    f"\n[autograder: outputs left out from here on: the notebook's outputs exceed "
+                    f"{self.limit / 2**20:g} MB]\n")))
+        return kept
 
 
 def clean_traceback(output: NotebookNode, hidden_file: str) -> NotebookNode:
