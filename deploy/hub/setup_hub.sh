@@ -50,9 +50,11 @@ if [ "$(cat "$VENV/.locks" 2>/dev/null)" != "$stamp" ]; then
   pip_install -r "$REPO/requirements.lock" -r "$HERE/requirements-hub.lock"
   echo "$stamp" > "$VENV/.locks"
 fi
-build=$(mktemp -d) && trap 'rm -rf "$build"' EXIT  # reslab alone, built outside the checkout
-cp -r "$REPO/pyproject.toml" "$REPO/README.md" "$REPO/reslab" "$build/"
-pip_install --no-deps --force-reinstall "$build"
+# the student bundle (python -m autograder.bundle: library, chapters, released exercises, no solution), which
+# also installs the library; its chapters go to each student's home in step 2
+rm -rf "$PREFIX/bundle" && (cd "$REPO" && "$VENV/bin/python" -m autograder.bundle "$PREFIX/bundle" >/dev/null)
+chmod -R a+rX,go-w "$PREFIX/bundle"
+pip_install --no-deps --force-reinstall "$PREFIX/bundle"
 if ! cmp -s "$HERE/package-lock.json" "$PREFIX/proxy/package-lock.json"; then
   rm -rf "$PREFIX/proxy" && mkdir -p "$PREFIX/proxy"
   cp "$HERE/package.json" "$HERE/package-lock.json" "$PREFIX/proxy/"
@@ -72,6 +74,10 @@ for user in "$INSTRUCTOR" $STUDENTS; do
   fi
 done
 usermod -a -G "$STAFF_GROUP" "$INSTRUCTOR"
+for user in $STUDENTS; do  # the chapters, once (a student's edits are theirs); exercises come by the exchange
+  home=$(getent passwd "$user" | cut -d: -f6)
+  [ -e "$home/course" ] || { cp -r "$PREFIX/bundle/course" "$home/course" && chown -R "$user:$user" "$home/course"; }
+done
 HOME_DIR=$(getent passwd "$INSTRUCTOR" | cut -d: -f6)
 COURSE=$HOME_DIR/$COURSE_ID
 
