@@ -4,11 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(bubblewrap chromium graphviz)
+APT_PACKAGES=(bubblewrap chromium graphviz npm)
 missing=()
 command -v bwrap >/dev/null || missing+=(bubblewrap)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v dot >/dev/null || missing+=(graphviz)
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -17,7 +18,7 @@ if ((${#missing[@]})); then
   else
     echo "setup: missing system packages: ${missing[*]}" >&2
     echo "setup: install them (Debian/Ubuntu: sudo apt-get install ${APT_PACKAGES[*]}) and run this again." >&2
-    echo "setup: bubblewrap sandboxes the grader; chromium runs the widget browser test; graphviz draws the course's diagrams." >&2
+    echo "setup: bubblewrap sandboxes the grader; chromium runs the widget browser test; graphviz draws the course's diagrams; npm installs the course site's MathJax." >&2
     exit 1
   fi
 fi
@@ -31,6 +32,8 @@ PY
 pip_install() { .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2); }
 pip_install -r requirements.lock
 pip_install --no-deps -e .
-.venv/bin/python -c "import reslab, torch, nbgrader, ipywidgets, playwright" \
+# the course site's MathJax at the version website/package-lock.json pins (python -m website build copies it)
+(cd website && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+.venv/bin/python -c "import reslab, torch, nbgrader, ipywidgets, playwright, myst_nb" \
   || { echo "setup: the environment did not install completely; see the pip messages above" >&2; exit 1; }
 echo "setup: done. Activate with 'source .venv/bin/activate'; run the tests with 'bash scripts/test.sh'."

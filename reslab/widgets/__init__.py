@@ -7,8 +7,11 @@ headless and the views only wire controls to those functions. The parts:
 - ``figures``: matplotlib figures rendered to PNG in milliseconds (blitting over a cached background);
 - ``controls``: the controls the explorer and the trainer share, and the panel with a static PNG fallback;
 - ``explorer``, ``trainer``, ``deletion``: the three widgets;
+- ``static``, ``anyflow``: the explorer's numbers over a grid for a static page, and ``flow_view.js``, its
+  front end there and, as an anywidget (``flow_view()``), in JupyterLab;
 - ``background``: the threads they run in, stopped before Python exits.
 """
+from .anyflow import FlowView, flow_view
 from .deletion import BlockDeletion, block_deletion, deletion_result, reference_deletions
 from .explorer import GradientFlowExplorer, gradient_flow_explorer
 from .figures import log_limits
@@ -16,7 +19,7 @@ from .flow import (MAX_DEPTH, MAX_SCALE, SCALE_STEP, FlowSettings, activation_gr
                    gradient_flow, gradient_ratio, likely_next, one_step)
 from .trainer import TRAIN_START, TrainFewSteps, train_few_steps, train_steps
 
-__all__ = ["BlockDeletion", "GradientFlowExplorer", "TrainFewSteps", "block_deletion", "deletion_result",
+__all__ = ["FlowView", "flow_view", "BlockDeletion", "GradientFlowExplorer", "TrainFewSteps", "block_deletion", "deletion_result",
            "gradient_flow_explorer", "reference_deletions", "train_few_steps", "train_steps", "FlowSettings",
            "gradient_flow", "gradient_ratio", "activation_growth", "describe_ratio", "likely_next", "one_step",
            "log_limits", "MAX_DEPTH", "MAX_SCALE", "SCALE_STEP", "TRAIN_START"]

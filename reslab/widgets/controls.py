@@ -66,6 +66,8 @@ def grey_out(controls: dict[str, widgets.ValueWidget], settings: FlowSettings) -
     return "<small>greyed out: " + "; ".join(f"{controls[n].description}: {r}" for n, r in reasons.items()) + "</small>"
 
 
+ROWS = (("depth", "residual", "block"), ("activation", "init", "norm"), ("shortcut_scale", "branch_scale"))
+
+
 def control_rows(controls) -> list[widgets.HBox]:
-    names = (("depth", "residual", "block"), ("activation", "init", "norm"), ("shortcut_scale", "branch_scale"))
-    return [widgets.HBox([controls[n] for n in row]) for row in names]
+    return [widgets.HBox([controls[n] for n in row]) for row in ROWS]

@@ -15,6 +15,7 @@ from .. import probes
 from .background import background
 from .controls import Panel, control_rows, flow_controls, grey_out, plot_image, read_settings
 from .figures import FastFigure, new_figure, sticky_log_limits
+from .static import static_html
 from .flow import (FLOW_BATCH, MAX_DEPTH, FlowSettings, activation_growth, describe_ratio, gradient_flow,
                    gradient_ratio, likely_next, warm_up)
 
@@ -80,6 +81,12 @@ class GradientFlowExplorer(Panel):
         self.update()
         for name, control in self.controls.items():
             control.observe(lambda change, name=name: self.update(moved=name), names="value")
+
+    def _repr_mimebundle_(self, **kwargs):
+        """Adds HTML for pages without a kernel: the PNG, and the start a static site mounts its explorer on."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["text/html"] = static_html(self.settings, bundle["image/png"])
+        return bundle
 
     def update(self, moved: str | None = None):
         self.cancel_warm_up.set()  # a new move: the last warm-up stops competing for the CPU
