@@ -15,9 +15,11 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 MATHJAX = HERE / "node_modules" / "mathjax" / "es5"
-# what a page's explorer offers besides depth and the menus: chapter 6 is about the two scales
-FREE = {"06_scale_operations": ["shortcut_scale", "branch_scale", "norm"]}
-DEFAULT_FREE = ["depth", "residual", "block", "activation", "init", "norm"]
+# the controls a page's explorer moves, those its chapter's "Try:" asks for (each grid costs build time)
+FREE = {"02_vanishing_gradients": ["depth", "residual", "activation", "init", "norm"],
+        "04_identity_add": ["depth", "residual", "block", "activation", "norm"],
+        "06_scale_operations": ["shortcut_scale", "branch_scale", "norm"]}
+DEFAULT_FREE = ["depth", "residual", "activation", "norm"]
 # the papers the chapters cite, by a phrase of their title, with where to read them
 PAPERS = {
     "Gradient-based learning applied to document recognition": "https://doi.org/10.1109/5.726791",
