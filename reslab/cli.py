@@ -1,12 +1,15 @@
-"""``reslab-train`` / ``python -m reslab``: train a named config or a JSON config file.
+"""reslab-train (also python -m reslab): train a named model or a JSON config file on a dataset.
 
-    reslab-train resnet20 --epochs 10 --checkpoint runs/r20.pt
-    reslab-train --config my_net.json --dataset fashion-mnist --root ~/data
-    reslab-train resnet20 --epochs 20 --resume runs/r20.pt --checkpoint runs/r20.pt
+Examples:
+  reslab-train resnet20 --epochs 10 --checkpoint runs/r20.pt
+  reslab-train --config my_net.json --dataset fashion-mnist --root ~/data
+  reslab-train resnet20 --epochs 20 --resume runs/r20.pt --checkpoint runs/r20.pt
 
-A config file is JSON: {"model": {NetConfig fields}, "train": {TrainConfig fields}}; either part may be
-left out. A name is a reference-suite model (digits-sized) or a CIFAR preset (resnet20 … resnet110, plain*,
-preact-resnet110, resnet164-bottleneck); input channels and classes always follow the dataset.
+A config file is JSON: {"model": {NetConfig fields}, "train": {training settings}}; either part may be left
+out, and options given here win over it. A NAME is a reference-suite model (digits-sized, e.g. resnet8,
+plain20, resnet56-bn-after-add) or a CIFAR preset (resnet20 ... resnet110, plain20 ... plain110,
+preact-resnet110, resnet164-bottleneck); an unknown name lists them all. Input channels and classes always
+follow the dataset.
 """
 from __future__ import annotations
 
@@ -16,14 +19,24 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from . import data, models, reference
-from .train import TrainConfig, fit
+# name -> (type, reslab.train.TrainConfig's default, meaning); parsing the command line imports no torch, so
+# the defaults are written here (tests/test_cli.py checks them against TrainConfig)
+TRAIN_FLAGS = {
+    "epochs": (int, 10, "epochs to train in all, counting those of a --resume checkpoint"),
+    "batch_size": (int, 64, "training images per step"),
+    "lr": (float, 1e-3, "learning rate"),
+    "optimizer": (str, "adam", "adam, or sgd (with momentum 0.9)"),
+    "seed": (int, 0, "seed of the initial weights, the shuffling and the augmentation"),
+    "device": (str, None, "cpu, cuda, cuda:1 or mps; not given: cuda if there is one, then mps, then cpu"),
+    "schedule": (str, "constant", "learning rate schedule: constant, or cosine (annealed to 0 over the run)"),
+    "augment": (int, 0, "shift each training image by a random offset of up to this many pixels"),
+}
 
-TRAIN_FLAGS = (("epochs", int), ("batch_size", int), ("lr", float), ("optimizer", str), ("seed", int),
-               ("device", str), ("schedule", str), ("augment", int))
 
+def model_config(name: str):
+    """The NetConfig of a reference-suite model or a CIFAR preset."""
+    from . import models, reference
 
-def model_config(name: str) -> models.NetConfig:
     if name in reference.SUITE:
         return reference.SUITE[name]
     if name in models.PRESETS:
@@ -45,31 +58,51 @@ def read_config_file(path: Path) -> tuple[dict, dict]:
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="reslab-train", description=__doc__.splitlines()[0],
-                                     epilog="\n".join(__doc__.splitlines()[2:]),
+    parser = argparse.ArgumentParser(prog="reslab-train", description=__doc__.split("\n\n", 1)[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", nargs="?", help="reference model or preset name")
-    parser.add_argument("--config", type=Path, help="JSON config file (overrides apply on top of NAME)")
-    parser.add_argument("--dataset", default="digits", help="digits (embedded), fashion-mnist or cifar10")
-    parser.add_argument("--root", type=Path, help="folder holding the dataset files (not for digits)")
-    parser.add_argument("--size", type=int, help="upsample images to SIZE x SIZE")
-    for name, kind in TRAIN_FLAGS:
-        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"TrainConfig.{name}")
-    parser.add_argument("--deterministic", action="store_true", default=None, help="deterministic algorithms")
-    parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
-    parser.add_argument("--checkpoint", type=Path, help="write a resumable checkpoint here after every epoch")
-    parser.add_argument("--resume", type=Path, help="continue from this checkpoint up to --epochs")
-    parser.add_argument("--metrics", type=Path, help="write per-epoch metrics as JSON here")
+    parser.add_argument("name", nargs="?", metavar="NAME", help="a reference-suite model or a CIFAR preset")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="JSON config file; applied on top of NAME, the options here on top of both")
+    parser.add_argument("--dataset", default="digits",
+                        help="digits (embedded, no download), fashion-mnist or cifar10 (default: digits)")
+    parser.add_argument("--root", type=Path, metavar="FOLDER",
+                        help="folder holding the dataset's files (fashion-mnist, cifar10; not for digits)")
+    parser.add_argument("--size", type=int, metavar="PIXELS",
+                        help="upsample the images to PIXELS x PIXELS (default: the dataset's own size)")
+    for name, (kind, default, meaning) in TRAIN_FLAGS.items():
+        shown = "" if default is None else f" (default: {default:g})" if kind is float else f" (default: {default})"
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, help=meaning + shown,
+                            metavar=name.upper() if kind is not str else None)
+    parser.add_argument("--deterministic", action="store_true", default=None,
+                        help="deterministic algorithms: repeatable to the bit, slower (default: off)")
+    parser.add_argument("--compile", action="store_true", default=None,
+                        help="compile the model with torch.compile (default: off)")
+    parser.add_argument("--checkpoint", type=Path, metavar="FILE",
+                        help="write a resumable checkpoint here after every epoch (default: none)")
+    parser.add_argument("--resume", type=Path, metavar="FILE", help="continue from this checkpoint up to --epochs")
+    parser.add_argument("--metrics", type=Path, metavar="FILE", help="write the per-epoch metrics here as JSON")
     args = parser.parse_args(argv)
     if not args.name and not args.config:
         parser.error("give a model NAME or --config FILE")
-    names = [name for name, _ in TRAIN_FLAGS] + ["deterministic", "compile"]
+    names = [*TRAIN_FLAGS, "deterministic", "compile"]
     overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     return parser, args, overrides
 
 
+def epoch_line(m) -> str:
+    """One epoch's metrics; written with tqdm.write, which clears the progress bar (on stderr, the same
+    terminal) first and draws it again below, so the two never share a line."""
+    return (f"epoch {m.epoch:3d}  train loss {m.train_loss:.4f}  train acc {m.train_acc:.3f}  "
+            f"test acc {m.test_acc:.3f}  {m.seconds:.1f} s  {m.device}")
+
+
 def main(argv=None) -> int:
     parser, args, train_overrides = parse_args(argv)
+    from tqdm.auto import tqdm
+
+    from . import data, models
+    from .train import TrainConfig, fit
     try:
         model_values = model_config(args.name).to_dict() if args.name else models.NetConfig().to_dict()
         train_values = asdict(TrainConfig())
@@ -88,9 +121,7 @@ def main(argv=None) -> int:
           f"{args.dataset} {tuple(dataset.shape)}", flush=True)
     try:
         history = fit(net, dataset, cfg, checkpoint=args.checkpoint, resume=args.resume,
-                      on_epoch=lambda m: print(f"epoch {m.epoch:3d}  train loss {m.train_loss:.4f}  "
-                                               f"train acc {m.train_acc:.3f}  test acc {m.test_acc:.3f}  "
-                                               f"{m.seconds:.1f} s  {m.device}", flush=True))
+                      on_epoch=lambda m: tqdm.write(epoch_line(m), file=sys.stdout))
     except ValueError as err:  # e.g. an unusable resume checkpoint or device
         parser.exit(2, f"reslab-train: error: {err}\n")
     if args.metrics:

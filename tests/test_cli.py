@@ -1,7 +1,14 @@
 """The training command line: it trains, checkpoints, resumes, and explains every mistake."""
+import fcntl
 import json
+import os
+import pty
+import re
+import struct
 import subprocess
 import sys
+import termios
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +67,58 @@ def test_bad_config_files(tmp_path, content, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--config", str(tmp_path / "bad.json"), "--epochs", "1"])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def imported_modules(argv: list[str], cwd=None, env: dict | None = None) -> tuple[subprocess.CompletedProcess,
+                                                                                   set[str]]:
+    """Run ``argv`` with Python's import profiler on; the result and the names of every module it imported."""
+    env = {**os.environ, **(env or {}), "PYTHONPROFILEIMPORTTIME": "1"}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
+    names = {line.rpartition("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    return done, names
+
+
+@pytest.mark.parametrize("argv", [[sys.executable, "-m", "reslab", "--help"],
+                                  [str(Path(sys.executable).parent / "reslab-train"), "--help"]])
+def test_help_answers_without_importing_torch(argv):
+    done, modules = imported_modules(argv)
+    assert done.returncode == 0 and "usage: reslab-train" in done.stdout
+    assert "torch" not in modules and "numpy" not in modules, sorted(m for m in modules if "torch" in m)[:5]
+    text = done.stdout
+    assert "TrainConfig." not in text and "``" not in text  # meanings, not names, and no raw reST
+    assert "(default: 10)" in text and "(default: adam)" in text and "(default: 0.001)" in text
+
+
+def test_stated_defaults_are_the_training_defaults():
+    from reslab.train import TrainConfig
+    defaults = TrainConfig()
+    assert {name: getattr(defaults, name) for name in cli.TRAIN_FLAGS} == \
+        {name: default for name, (_, default, _) in cli.TRAIN_FLAGS.items()}
+
+
+def test_progress_bar_and_epoch_lines_never_share_a_line(tmp_path):
+    """In a terminal (a pty of 100 columns) the bar is drawn on stderr with carriage returns; every epoch
+    line must start a line of its own, never continue a bar's."""
+    (tmp_path / "net.json").write_text(json.dumps({"model": {"stages": [1], "widths": [8]}}))
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "CI")}  # a bar, as for a person
+    child = subprocess.Popen([sys.executable, "-m", "reslab", "--config", "net.json", "--epochs", "2", "--device",
+                              "cpu", "--batch-size", "256"], stdin=slave, stdout=slave, stderr=slave, env=env,
+                             cwd=tmp_path)
+    os.close(slave)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    assert child.wait(timeout=300) == 0, screen.decode()[-2000:]
+    text = screen.decode()
+    assert "train on cpu" in text and "%|" in text  # the bar was drawn
+    starts = [text[:match.start()].rstrip(" ")[-1:] for match in re.finditer("epoch +[12] ", text)]
+    assert len(starts) == 2 and set(starts) <= {"\r", "\n"}, text[-1500:]
