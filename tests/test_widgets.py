@@ -374,3 +374,18 @@ def test_block_deletion_takes_trained_nets_too():
     assert "residual keeps its projection shortcut (1×1 conv)" in widget.describe(1)
     with pytest.raises(TypeError, match="plain must be a reference model name or a plain reslab Net"):
         W.block_deletion(nets[0], nets[0])
+
+
+def test_verdict_names_gradients_tiny_or_huge_everywhere():
+    """The ratio of 1e-21 to 1e-21 is 1; the explorer's verdict must still say the gradient is gone."""
+    from reslab.probes import LayerStats
+    from reslab.widgets.flow import verdict
+
+    def stats(*norms):
+        return LayerStats([f"layer{i}" for i in range(len(norms))], list(norms), [0.0] * len(norms), [1.0] * len(norms))
+
+    assert verdict(stats(1.5e-21, 1e-21, 1e-21, 0.3)).startswith("vanishing everywhere")  # classifier left out
+    assert verdict(stats(0.96e8, 1e8, 1e8, 0.3)).startswith("exploding everywhere")
+    assert verdict(stats(0.5, 0.4, 0.5, 0.3)) == "within 10x"
+    assert verdict(stats(1e-3, 0.5, 0.5, 0.3)) == "vanishing toward the input"
+    assert verdict(stats(1.0, 0.0, 0.0, 0.3)) == "the last conv layer gets no gradient"
