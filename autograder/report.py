@@ -23,6 +23,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from .course import Course
 from .feedback import HEAD
 from .gradebook import student_names
+from .similarity import report_section
 
 DIAGNOSIS = re.compile(r"Diagnosis: your code (.+?)\.?$", re.M)
 STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1.5em;line-height:1.4}"
@@ -233,6 +234,7 @@ def write_report(course: Course, assignment: str, out: str | Path | None = None)
             f"<h2>Misconceptions, by how many students hold them</h2>{ranked}"
             f"<h2>Why parts failed</h2>{why_failed}"
             + (f"<h2>Submissions that could not be graded</h2>{unusable}{errors}" if why or errors else "")
-            + f"<h2>Late submissions</h2>{late_part}<h2>Students</h2>{students}</body></html>")
+            + f"<h2>Late submissions</h2>{late_part}<h2>Students</h2>{students}"
+            + f"{report_section(course, assignment)}</body></html>")
     (folder / "index.html").write_text(page)
     return folder / "index.html"

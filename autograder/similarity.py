@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import numpy as np
 from copydetect import CodeFingerprint, compare_files
+from copydetect.utils import filter_code, hashed_kgrams
 
 from .course import Course
 
@@ -59,7 +61,9 @@ def compare(documents: dict[str, str], references: dict[str, str] | None = None,
             threshold: float = THRESHOLD) -> list[Pair]:
     """Every pair of ``documents`` and every document against every reference whose shared code is at least
     ``threshold`` of either side, most similar first. ``boilerplate`` is code everyone was given."""
-    given = list(_fingerprint("boilerplate", boilerplate).hashes) if boilerplate.strip() else None
+    # every k-gram of the given code, not only those winnowing picked in it: a student's document picks others
+    given = np.unique(hashed_kgrams(filter_code(boilerplate, "boilerplate.py")[0], NOISE)) if boilerplate.strip() \
+        else None
     prints = {name: _fingerprint(name, code, given) for name, code in documents.items()}
     refs = {name: _fingerprint(name, code, given) for name, code in (references or {}).items()}
     names = sorted(prints)

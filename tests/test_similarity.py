@@ -2,13 +2,15 @@
 and unrelated code are not, and a course's graded submissions are compared with each other, the solution and
 the library's source."""
 import inspect
+import json
 from pathlib import Path
 
 import nbformat
 import reslab.models
 
 from autograder.course import Course
-from autograder.similarity import compare, report_section, similar_submissions, solution_ids
+from autograder.report import write_report
+from autograder.similarity import compare, similar_submissions, solution_ids
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "a06_scaling"
@@ -81,6 +83,13 @@ def test_course_submissions_against_each_other_the_solution_and_the_library(tmp_
     assert not any("cat" in (p.a, p.b) or "dan" in (p.a, p.b) for p in pairs)
     assert {(p.a, p.b) for p in pairs} == {("ann", "solution"), ("eve", "library:reslab/models.py")}  # the stub is not evidence
     assert pairs == sorted(pairs, key=lambda p: -p.share)
-    section = report_section(course, ASSIGNMENT)
+    for student in ("ann", "cat", "dan", "eve"):  # what the grader writes beside each graded notebook
+        (tmp_path / "autograded" / student / ASSIGNMENT / "results.json").write_text(json.dumps(
+            {"score": 1.0, "max_score": 1.0, "tests": [{"name": "p", "score": 1.0, "max_score": 1.0,
+                                                        "status": "passed", "output": ""}],
+             "extra_data": {"student": student, "assignment": ASSIGNMENT, "notebook": ASSIGNMENT, "notes": [],
+                            "graded": True}}))
+    page = write_report(course, ASSIGNMENT).read_text()
+    section = page[page.index("<h2>Similar submissions</h2>"):]
     assert "<td>ann</td><td>solution</td><td>100%</td>" in section and "self.scale = scale" in section
-    assert "<td>cat</td>" not in section
+    assert "<td>cat</td>" not in section and "never a score" in section
