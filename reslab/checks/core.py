@@ -143,7 +143,8 @@ def diagnose_failure(message: str, failures: dict[str, str]) -> str:
 
 
 def with_diagnosis(message: str, mistake: str) -> str:
-    return f"{message}. Diagnosis: your code {mistake}" if mistake else message
+    """What the student reads: the diagnosis (what their code does) first, then what the check measured."""
+    return f"Diagnosis: your code {mistake}.\n{message}" if mistake else message
 
 
 def score(part: Part, outputs, expected: Arrays, mistakes: dict | None = None) -> Result:
