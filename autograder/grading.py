@@ -1,16 +1,21 @@
 """Grading a batch of submissions: sandboxed kernels run the students' cells, the checks run here.
 
 For every test cell of the release notebook the grader runs the cell's visible part (the student's
-feedback), then, in place of its hidden part, ``reslab.checks.probe``: it reads inputs drawn in this process
-from a secret per-run seed and writes the student's outputs as a plain .npz, which this process loads
-without pickle, validates and grades against the answer key (``autograder.key``, never in the sandbox),
-naming the mistake where the outputs match a known one. Solution cells that call the library's own
-implementation of a part, or reach into the interpreter to forge results, are flagged (``integrity``). Parts graded before a crash, a time-out or a
+feedback), then, in place of its hidden part, a probe request to the handler that ``reslab.checks.guard``
+installed in the kernel before any student code ran: it reads inputs drawn in this process from a secret
+per-run seed and writes the student's outputs as a plain .npz, which this process loads without pickle
+(after checking the reply's signature and the file's hash), validates and grades against the answer key
+(``autograder.key``, never in the sandbox), naming the mistake where the outputs match a known one. Solution
+cells that call the library's own implementation of a part, or reach into the interpreter to forge results,
+are flagged (``integrity``), and so are parts whose check ran the library's implementation, and every part
+of a notebook that changed how other code runs. Parts graded before a crash, a time-out or a
 memory blow-up keep their points; every part records why it scored what it did.
 """
 from __future__ import annotations
 
 import ast
+import hashlib
+import hmac
 import io
 import json
 import os
@@ -36,6 +41,7 @@ from nbformat import NotebookNode
 from tqdm import tqdm
 
 from reslab import checks
+from reslab.checks import guard
 
 from . import gradebook, integrity
 from . import key as answer_key
@@ -199,6 +205,7 @@ class Submission:
         plan, tests, stop, count, ran, kept = self.plan, {}, "", 0, [], OutputBudget()
         deadline = time.monotonic() + plan.limits.submission_timeout
         kernel.wait_ready()
+        self._install(kernel)
         def budget() -> float:  # seconds the next cell or check may take
             return min(plan.limits.cell_timeout, deadline - time.monotonic())
 
@@ -234,38 +241,55 @@ class Submission:
         tests = [tests.get(name) or _test(name, k.part.points, message=f"not graded: {stop or 'its test cell did not run'}")
                  for name, k in plan.checks.items()]
         # only the cells that ran can have earned or forged a score; the scan, too, ends with the time limit
-        return integrity.apply(tests, integrity.scan(NotebookNode(cells=ran), [k.part for k in plan.checks.values()],
-                                                     max(deadline, time.monotonic() + SCAN_GRACE)))
+        parts = [k.part for k in plan.checks.values()]
+        static = integrity.scan(NotebookNode(cells=ran), parts, max(deadline, time.monotonic() + SCAN_GRACE))
+        return integrity.apply(tests, integrity.merge(static, integrity.behaviour(parts, self.ran, self.tampering)))
+
+    def _install(self, kernel: Kernel) -> None:
+        """Before any student code: the probe's handler in the kernel, with a secret for its replies."""
+        self.secret, self.ran, self.tampering = secrets.token_hex(32), {}, []
+        result = kernel.execute(f"__import__({guard.__name__!r}, fromlist=['install']).install(get_ipython(), "
+                                f"{self.secret!r})", self.plan.limits.startup_timeout, silent=True)
+        if result.status != "ok":
+            raise SandboxError(f"the probe could not be installed in the kernel: {result.error or result.status}")
 
     def _probe(self, kernel: Kernel, name: str, number: int, timeout: float) -> tuple[dict, str]:
-        """Run check ``name``'s student side in the kernel on the secret inputs; grade its outputs here."""
+        """Run check ``name``'s student side in the kernel on the secret inputs (a request to ``guard``'s
+        handler, not code the notebook's names resolve); check the reply's signature and the file's hash, note
+        what the kernel saw; grade the outputs here."""
         plan, check = self.plan, self.plan.checks[name].part
         arrays, data = plan.inputs[name]
-        token = secrets.token_hex(8)
+        token, nonce = secrets.token_hex(8), secrets.token_hex(16)
         inputs, outputs = f"in-{token}.npz", f"out-{token}.npz"
         try:
             kernel.put(inputs, data)
         except OSError as err:  # e.g. the student filled the sandbox's /tmp
             return _test(name, check.points, message=f"{check.description}: the check's inputs could not be "
                                                      f"written into the sandbox ({err.strerror})"), ""
-        result = kernel.execute(
-            f"__import__({checks.__name__!r}, fromlist=['probe']).probe({plan.assignment!r}, {name!r}, globals(), "
-            f"{kernel.path(inputs)!r}, {kernel.path(outputs)!r})", timeout, silent=True)
+        result = kernel.request(guard.REQUEST, dict(assignment=plan.assignment, name=name, inputs=kernel.path(inputs),
+                                                    outputs=kernel.path(outputs), nonce=nonce), timeout)
         stop = _why_stopped(result, number, plan.limits, "while its check ran")
         if result.status != "ok":
             return _test(name, check.points, message=f"{check.description}: the check did not finish: "
                                                      f"{stop or result.error or 'time limit exceeded'}"), stop
+        reply = result.reply
+        if reply.get("nonce") != nonce or not hmac.compare_digest(str(reply.get("mac")), guard.sign(self.secret, reply)):
+            self.tampering.append("answered the grader's check in its place (the reply is not the check's own)")
+            return _test(name, check.points, message=f"{check.description}: the check's reply was forged"), ""
+        self.tampering += [str(t)[:200] for t in reply["tampered"]]
+        self.ran[name] = [str(f)[:200] for f in reply["library"]]
         try:
-            error = kernel.get(outputs + ".error.json", ERROR_LIMIT)
-            if error is not None:
-                message = error_message(error)
+            written = kernel.get(outputs + (".error.json" if reply["written"] == "error" else ""),
+                                 ERROR_LIMIT if reply["written"] == "error" else OUTPUTS_LIMIT)
+            if written is None or hashlib.sha256(written).hexdigest() != reply["digest"]:
+                self.tampering.append("rewrote the check's output file after the check")
+                raise checks.CheckFailed(f"{check.description}: the check's outputs were changed after it ran")
+            if reply["written"] == "error":
+                message = error_message(written)
                 mistake = checks.diagnose_failure(message, plan.mistakes[name])
                 return _test(name, check.points, message=checks.with_diagnosis(message, mistake)[:2000],
                              diagnosis=mistake), ""
-            produced = kernel.get(outputs, OUTPUTS_LIMIT)
-            if produced is None:
-                raise checks.CheckFailed(f"{check.description}: the check wrote no outputs")
-            result = checks.score(check, load_outputs(produced), plan.expected[name], plan.mistakes[name])
+            result = checks.score(check, load_outputs(written), plan.expected[name], plan.mistakes[name])
         except (checks.CheckFailed, ValueError) as err:
             return _test(name, check.points, message=str(err)[:2000]), ""
         return _test(name, result.max_score, result.score, result.message, result.passed, result.diagnosis), ""

@@ -9,6 +9,7 @@ part scores 0 and is marked for manual grading in the gradebook, with the reason
 from __future__ import annotations
 
 import ast
+import re
 import threading
 import time
 
@@ -23,6 +24,11 @@ INTERNALS = {  # names whose mere use in an answer needs a human look
     "marshal": "loads code objects (marshal)", "pickle": "uses pickle", "FunctionType": "builds functions from "
     "code objects", "CodeType": "builds code objects",
 }
+# what changes how *other* code runs (the grader's probe, other parts' checks): flags every part, wherever it is
+KERNEL_WIDE = {INTERNALS[name] for name in ("__import__", "get_ipython", "__builtins__", "builtins", "ctypes", "gc",
+                                            "exec", "eval", "compile")}
+KERNEL_WIDE_PREFIXES = ("uses sys.", "changes ", "patches the module ", "replaces the built-in ")
+TRACERS = {"fx", "jit", "symbolic_trace", "export"}  # torch's tracers run a module and keep its operations
 SAFE_MAGICS = {"matplotlib", "time", "timeit", "capture", "precision", "pprint", "who", "whos"}  # and shell (!cmd)
 DUNDERS = {"__code__", "__globals__", "__closure__", "__builtins__", "__subclasses__", "__bases__", "__mro__",
            "__func__", "__wrapped__", "__getattribute__"}
@@ -95,11 +101,15 @@ def _reasons(tree: ast.AST, library: set[str], modules: set[str], reslab: set[st
             taken = [a.name for a in node.names if a.name in library or a.name == "*"]
             if taken:
                 reasons.append(f"imports the library's {', '.join(taken)} from {node.module}")
+        elif isinstance(node, ast.ImportFrom) and node.module and TRACERS & set(node.module.split(".")[1:2]):
+            reasons.append(f"traces code with {node.module}")
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 top = alias.name.split(".")[0]
                 if top in INTERNALS:
                     reasons.append(INTERNALS[top])
+                elif TRACERS & set(alias.name.split(".")[1:2]):
+                    reasons.append(f"traces code with {alias.name}")
         elif isinstance(node, ast.Attribute):
             if node.attr in library and _root(node) in reslab:
                 reasons.append(f"uses the library's {node.attr}")
@@ -107,6 +117,8 @@ def _reasons(tree: ast.AST, library: set[str], modules: set[str], reslab: set[st
                 reasons.append(f"reaches into {node.attr}")
             elif node.attr in ("modules", "_getframe", "settrace", "setprofile", "meta_path") and _root(node) == "sys":
                 reasons.append(f"uses sys.{node.attr}")
+            elif node.attr in TRACERS and _root(node) in modules:
+                reasons.append(f"traces code with torch's {node.attr}")
         elif isinstance(node, ast.Name) and node.id in INTERNALS:
             reasons.append(INTERNALS[node.id])
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in library:
@@ -127,6 +139,23 @@ def _reasons(tree: ast.AST, library: set[str], modules: set[str], reslab: set[st
     return list(dict.fromkeys(reasons))
 
 
+def _kernel_wide(reason: str) -> bool:
+    return reason in KERNEL_WIDE or reason.startswith(KERNEL_WIDE_PREFIXES)
+
+
+def _with_magic_bodies(tree: ast.AST, depth: int = 0) -> list[ast.AST]:
+    """The cell's tree and those of the code its cell magics run (``%%capture`` and the like hide code in a
+    string)."""
+    trees = [tree]
+    for node in ast.walk(tree):
+        if (depth < 5 and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "run_cell_magic" and len(node.args) == 3 and isinstance(node.args[2], ast.Constant)
+                and isinstance(node.args[2].value, str)):
+            body = _tree(node.args[2].value)
+            trees += _with_magic_bodies(body, depth + 1) if body is not None else []
+    return trees
+
+
 def _written_by_student(cell) -> bool:
     meta = cell.metadata.get("nbgrader", {})
     return cell.cell_type == "code" and not (meta.get("locked") or meta.get("grade")) or bool(meta.get("solution"))
@@ -134,7 +163,8 @@ def _written_by_student(cell) -> bool:
 
 def scan(notebook: NotebookNode, parts: list, deadline: float | None = None) -> dict[str, list[str]]:
     """Part name -> why its answer needs a human look. A solution cell ``<part>_solution`` counts for its
-    part; the student's other cells count for every part. A scan still running at ``deadline`` (monotonic
+    part, and for every part where it changes how other code runs (``KERNEL_WIDE``); the student's other cells
+    count for every part; code in cell magics counts as the cell's. A scan still running at ``deadline`` (monotonic
     seconds) stops and flags every part: the grader's time is bounded, and such a notebook needs a human."""
     late = {p.name: ["its notebook is too large to scan within the time limit"] for p in parts}
     cells = []
@@ -154,12 +184,41 @@ def scan(notebook: NotebookNode, parts: list, deadline: float | None = None) -> 
         if tree is None or not _written_by_student(cell):
             continue
         owner = str(cell.metadata.get("nbgrader", {}).get("grade_id", "")).removesuffix("_solution")
-        concerned = [p for p in parts if p.name == owner] if owner in names else parts
-        for part in concerned:
-            for reason in _reasons(tree, set(part.library), modules, reslab):
-                where = "its solution cell" if owner in names else "a cell of the student's"
-                flags[part.name].append(f"{where} {reason}")
+        for part in parts:
+            where = ("its solution cell" if part.name == owner else f"the solution cell of {owner}" if owner in names
+                     else "a cell of the student's")
+            for body in _with_magic_bodies(tree):
+                for reason in _reasons(body, set(part.library), modules, reslab):
+                    if owner not in names or part.name == owner or _kernel_wide(reason):
+                        flags[part.name].append(f"{where} {reason}")
     return {name: list(dict.fromkeys(reasons)) for name, reasons in flags.items() if reasons}
+
+
+def copied(library: tuple[str, ...], ran: list[str]) -> list[str]:
+    """The library functions that implement a part (its ``library`` names) among those that ``ran`` during its
+    check (``module.qualname``, as the kernel's guard records them)."""
+    return [name for name in ran if set(re.findall(r"\w+", name)) & set(library)]
+
+
+def behaviour(parts: list, ran: dict[str, list[str]], tampering: list[str]) -> dict[str, list[str]]:
+    """Part name -> what the kernel saw while the checks ran: the part's own library implementation running
+    during its check, and, for every part, anything that changed how other code runs."""
+    flags = {}
+    for part in parts:
+        found = copied(part.library, ran.get(part.name, []))
+        reasons = [f"its check ran the library's {', '.join(found[:5])}"] if found else []
+        reasons += [f"the notebook {', '.join(tampering[:5])}"] if tampering else []
+        if reasons:
+            flags[part.name] = reasons
+    return flags
+
+
+def merge(*flags: dict[str, list[str]]) -> dict[str, list[str]]:
+    merged = {}
+    for one in flags:
+        for name, reasons in one.items():
+            merged[name] = list(dict.fromkeys(merged.get(name, []) + reasons))
+    return merged
 
 
 def apply(tests: list[dict], flags: dict[str, list[str]]) -> list[dict]:

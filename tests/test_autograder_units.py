@@ -311,26 +311,31 @@ def test_no_solution_or_valid_alternative_is_flagged(assignment):
             assert integrity.scan(submission.notebook(assignment), parts) == {}, (submission.student, submission.about)
 
 
-@pytest.mark.parametrize("code,reason", [
-    ("from reslab.models import BasicBlock as B\n", "imports the library's BasicBlock"),
-    ("from reslab.models import *\n", "imports the library's *"),
-    ("import reslab.models as lib\nx = lib.BasicBlock\n", "uses the library's BasicBlock"),
-    ("from reslab import models\nimport functools\nf = functools.partial(models.BasicBlock)\n", "uses the library's BasicBlock"),
-    ("from reslab import models\nf = getattr(models, 'BasicBlock')\n", "names the library's BasicBlock in a string"),
-    ("import types\nf = types.FunctionType(g.__code__, {})\n", "reaches into __code__"),
-    ("class BasicBlock(nn.Module):\n    def __new__(cls, c):\n        return object()\n", "defines __new__"),
-    ("m = __import__('reslab.models')\n", "imports by __import__"),
-    ("import importlib\n", "imports through importlib"),
-    ("import sys\nsys.modules['reslab.checks'].probe = None\n", "uses sys.modules"),
-    ("get_ipython().events.register('post_execute', print)\n", "drives IPython itself"),
-    ("%load_ext autoreload\n", "drives IPython itself"),
-    ("exec('x = 1')\n", "runs code with exec"),
-    ("import torch\ntorch.allclose = lambda *a, **k: True\n", "changes torch.allclose"),
-    ("import numpy as np\nsetattr(np, 'allclose', None)\n", "patches the module np"),
-    ("def __import__(name, *a):\n    pass\n", "replaces the built-in __import__"),
-    ("x = [c for c in ().__class__.__bases__[0].__subclasses__()]\n", "reaches into __subclasses__"),
+@pytest.mark.parametrize("code,reason,everywhere", [
+    ("from reslab.models import BasicBlock as B\n", "imports the library's BasicBlock", False),
+    ("from reslab.models import *\n", "imports the library's *", False),
+    ("import reslab.models as lib\nx = lib.BasicBlock\n", "uses the library's BasicBlock", False),
+    ("from reslab import models\nimport functools\nf = functools.partial(models.BasicBlock)\n", "uses the library's BasicBlock", False),
+    ("from reslab import models\nf = getattr(models, 'BasicBlock')\n", "names the library's BasicBlock in a string", False),
+    ("import types\nf = types.FunctionType(g.__code__, {})\n", "reaches into __code__", False),
+    ("class BasicBlock(nn.Module):\n    def __new__(cls, c):\n        return object()\n", "defines __new__", False),
+    ("%%capture\nfrom reslab.models import BasicBlock as B\n", "imports the library's BasicBlock", False),
+    ("import torch.fx\n", "traces code with torch.fx", False),
+    ("import torch\nm = torch.fx.symbolic_trace(block)\n", "traces code with torch's fx", False),
+    ("import importlib\n", "imports through importlib", False),
+    ("x = [c for c in ().__class__.__bases__[0].__subclasses__()]\n", "reaches into __subclasses__", False),
+    # what changes how other code runs (the probe, the other parts' checks) flags every part
+    ("m = __import__('reslab.models')\n", "imports by __import__", True),
+    ("import sys\nsys.modules['reslab.checks'].probe = None\n", "uses sys.modules", True),
+    ("get_ipython().events.register('post_execute', print)\n", "drives IPython itself", True),
+    ("%load_ext autoreload\n", "drives IPython itself", True),
+    ("%%capture\nget_ipython().events.register('post_execute', print)\n", "drives IPython itself", True),
+    ("exec('x = 1')\n", "runs code with exec", True),
+    ("import torch\ntorch.allclose = lambda *a, **k: True\n", "changes torch.allclose", True),
+    ("import numpy as np\nsetattr(np, 'allclose', None)\n", "patches the module np", True),
+    ("def __import__(name, *a):\n    pass\n", "replaces the built-in __import__", True),
 ])
-def test_forging_and_copying_are_flagged(code, reason):
+def test_forging_and_copying_are_flagged(code, reason, everywhere):
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("import torch.nn as nn", metadata={"nbgrader": {"locked": True, "grade_id": "setup"}}),
         nbformat.v4.new_code_cell(code, metadata={"nbgrader": {"solution": True, "grade_id": "basic_block_solution"}}),
@@ -338,8 +343,11 @@ def test_forging_and_copying_are_flagged(code, reason):
                                   metadata={"nbgrader": {"locked": True, "grade_id": "given"}})])
     parts = checks.parts_for("a04_identity_add")
     flags = integrity.scan(nb, parts)
-    assert list(flags) == ["basic_block"], flags  # only the part whose solution cell it is; locked cells never
+    # the part whose solution cell it is, or every part where it changes how other code runs; locked cells never
+    assert list(flags) == ([p.name for p in parts] if everywhere else ["basic_block"]), flags
     assert any(reason in r for r in flags["basic_block"]), flags
+    assert all(any(reason in r and "the solution cell of basic_block" in r for r in reasons)
+               for name, reasons in flags.items() if name != "basic_block"), flags
 
 
 def test_harmless_magics_are_not_flagged():

@@ -62,24 +62,25 @@ def run_in_kernel(assignment: str, name: str, namespace: dict, seed: int) -> Res
     return result
 
 
-def probe(assignment: str, name: str, namespace: dict, inputs_path, outputs_path) -> None:
-    """Inside the sandboxed kernel: read the inputs (no pickle), run the student's side, write the outputs
-    npz to ``outputs_path``, or ``outputs_path + ".error.json"`` with a short message if it fails."""
+def probe(assignment: str, name: str, namespace: dict, inputs_path, outputs_path) -> tuple[str, bytes]:
+    """Inside the sandboxed kernel (called by ``guard``'s handler): read the inputs (no pickle), run the
+    student's side, write the outputs npz to ``outputs_path``, or ``outputs_path + ".error.json"`` with a short
+    message if it fails. Returns ("outputs" or "error", the bytes written)."""
     graded = part(assignment, name)
     with np.load(inputs_path, allow_pickle=False) as arrays:
         inputs = {key: arrays[key] for key in arrays.files}
     try:
         outputs = run(graded.description, graded.run_student, namespace, inputs)
     except CheckFailed as err:
-        _atomic_write(str(outputs_path) + ".error.json", json.dumps({"error": str(err)}).encode())
-        return
+        return "error", _atomic_write(str(outputs_path) + ".error.json", json.dumps({"error": str(err)}).encode())
     buffer = io.BytesIO()
     np.savez(buffer, **outputs)
-    _atomic_write(outputs_path, buffer.getvalue())
+    return "outputs", _atomic_write(outputs_path, buffer.getvalue())
 
 
-def _atomic_write(path, data: bytes) -> None:
+def _atomic_write(path, data: bytes) -> bytes:
     tmp = f"{path}.tmp"
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
+    return data

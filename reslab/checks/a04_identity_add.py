@@ -34,5 +34,5 @@ PARTS = [
     Part(A, "basic_block", 3, "BasicBlock against the library's identity-add block", Modules("BasicBlock").run_student,
          1e-6, BLOCK_CASES, ("BasicBlock", "Net", "build")),
     Part(A, "remove_block", 2, "remove_block on small nets, residual and plain", using("remove_block", lesion_outputs),
-         1e-6, NETS),
+         1e-6, NETS, ("delete_block",)),
 ]

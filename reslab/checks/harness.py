@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
+import sys
 import sysconfig
 import traceback
 import types
@@ -19,7 +21,8 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
+from torch.overrides import TorchFunctionMode, _get_current_function_mode as _current_function_mode
+from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode as _current_dispatch_mode
 
 from .core import Arrays, CheckFailed
 
@@ -153,8 +156,12 @@ class _Rules(TorchFunctionMode):
             raise CheckFailed(self.message)
         return func(*args, **(kwargs or {}))
 
+    def __exit__(self, *exc):
+        _still_on_top(self)
+        return super().__exit__(*exc)
+
     def _called_from_files(self) -> bool:
-        frame = __import__("sys")._getframe(2)
+        frame = sys._getframe(2)
         while frame is not None:
             if frame.f_code.co_filename.endswith(self.files):
                 return True
@@ -162,10 +169,53 @@ class _Rules(TorchFunctionMode):
         return False
 
 
-def forbidding(message: str, functions: tuple = (), files: tuple = ()):
+class _Operators(TorchDispatchMode):
+    """Refuse every operator of torch's dispatcher whose name matches: what each route (F.conv2d, nn.Conv2d,
+    torch.ops.aten.*, OpOverloads, C entry points, autograd's backward) ends in."""
+
+    def __init__(self, message: str, ops: str):
+        super().__init__()
+        self.message, self.ops = message, re.compile(ops)
+
+    def __torch_dispatch__(self, func, types_, args=(), kwargs=None):
+        if self.ops.search(func._schema.name.partition("::")[2]):
+            raise CheckFailed(f"{self.message} (it ran {func._schema.name})")
+        return func(*args, **(kwargs or {}))
+
+    def __exit__(self, *exc):
+        _still_on_top(self)
+        return super().__exit__(*exc)
+
+
+def _still_on_top(mode) -> None:
+    """The student's code must not have popped the check's mode off torch's stack (it would stop seeing calls)."""
+    current = _current_function_mode() if isinstance(mode, TorchFunctionMode) else _current_dispatch_mode()
+    if current is not mode:
+        raise CheckFailed("your code switched off the check's watch over torch calls")
+
+
+@contextlib.contextmanager
+def forbidding(message: str, functions: tuple = (), files: tuple = (), ops: str = ""):
     """While the block runs, the student's code may not call the torch ``functions`` (by name, however
-    imported) nor anything defined in the torch source ``files`` (e.g. ``("torch/nn/init.py",)``)."""
-    return _Rules(message, functions, files)
+    imported), anything defined in the torch source ``files`` (e.g. ``("torch/nn/init.py",)``), nor any
+    dispatcher operator whose name matches the regular expression ``ops`` (e.g. ``"conv"``), however reached."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_Rules(message, functions, files))
+        if ops:
+            stack.enter_context(_Operators(message, ops))
+        yield
+
+
+@contextlib.contextmanager
+def library_setup():
+    """The check's own use of the library (a net to hand over, reference weights): not recorded as the
+    student's by ``guard``'s profile hook, which is paused meanwhile."""
+    hook = sys.getprofile()
+    sys.setprofile(None)
+    try:
+        yield
+    finally:
+        sys.setprofile(hook)
 
 
 # --- plain arrays in and out --------------------------------------------------------------------------------
@@ -356,7 +406,8 @@ def value(array_: np.ndarray):
 def reference_weights(name: str) -> Arrays:
     """The shipped reference model ``name``'s weights as float64 / int64 arrays (public: in the library)."""
     from .. import reference
-    model, _ = reference.load(name)
+    with library_setup():
+        model, _ = reference.load(name)
     return {k: v.numpy().astype(np.float64 if v.is_floating_point() else np.int64)
             for k, v in model.state_dict().items()}
 
@@ -399,6 +450,7 @@ def net(inputs: Arrays, label: str = "net", train: bool = True) -> nn.Module:
     """The library net of case ``label`` (its config in the case's args), in float64 with its weights."""
     from ..models import Net, NetConfig
     (_, args, weights, *_), = (case for case in cases(inputs) if case[0] == label)
-    built = Net(NetConfig(**args)).double()
+    with library_setup():
+        built = Net(NetConfig(**args)).double()
     load(built, weights, "the net")
     return built.train(train)
