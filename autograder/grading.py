@@ -97,8 +97,9 @@ class Plan:
 
 
 def preload(notebook: NotebookNode, assignment: str) -> list[str]:
-    """Modules the fork server imports once: the checks and what the notebook imports."""
-    names = [checks.__name__, f"{checks.__name__}.{assignment}"]
+    """Modules the fork server imports once: the checks, the probe's guard (torch._dynamo: seconds) and what the
+    notebook imports."""
+    names = [checks.__name__, f"{checks.__name__}.{assignment}", guard.__name__]
     for cell in notebook.cells:
         try:
             tree = ast.parse(cell.source) if cell.cell_type == "code" else None
