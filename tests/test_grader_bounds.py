@@ -48,20 +48,19 @@ def write(root: Path) -> None:
     content = json.loads(path.read_text())  # many small cells, each printing the cell's limit
     content["cells"] += [nbformat.v4.new_code_cell(PRINT_100KB) for _ in range(FLOOD_CELLS)]
     path.write_text(json.dumps(content))
-    for name in ("surrogate_in_markdown",):  # a markdown cell, not a code cell
-        path = root / "submitted" / name / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-        content = json.loads(path.read_text())
-        for cell in content["cells"]:
-            if SURROGATE in "".join(cell["source"]):
-                cell["cell_type"] = "markdown"
-                cell.pop("outputs", None), cell.pop("execution_count", None)
-        path.write_text(json.dumps(content))
+    path = root / "submitted" / "surrogate_in_markdown" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    content = json.loads(path.read_text())  # its extra cell becomes a markdown cell
+    for cell in content["cells"]:
+        if SURROGATE in "".join(cell["source"]):
+            cell["cell_type"] = "markdown"
+            del cell["outputs"], cell["execution_count"]
+    path.write_text(json.dumps(content))
 
 
 def check(results: dict, root: Path) -> None:
     for case in CASES:
         check_outcome(results[case.name], case)
-    assert results["died_then_huge"]["execution_time"] < 20  # not a scan of 1,000,000 lines that never ran
+    assert results["died_then_huge"]["execution_time"] < 60  # not a scan of 1,000,000 lines that never ran (200 s)
     graded = root / "autograded" / "output_flood" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     assert graded.stat().st_size < NOTEBOOK_OUTPUT_LIMIT + 200_000, graded.stat().st_size
     text = (root / "autograded" / "surrogate_in_markdown" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text()
