@@ -1,62 +1,175 @@
-"""Formgrader's Autograde button in a real browser: it refuses (naming the trusted grader's command) and
-deletes nothing, since stock nbgrader autograde would run the student's code unsandboxed."""
+"""Formgrader in a real browser (Chromium): every button that would bypass the trusted grader runs it or
+refuses (the submission is hostile: its markdown, maths, outputs and tags carry script).
+
+Autograde refuses (naming the trusted grader's command) and deletes nothing, since stock nbgrader autograde would
+run the student's code unsandboxed; Generate Feedback (per student and for all) writes the trusted grader's
+pages; Release Feedback hands out only those."""
+import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 from nbgrader.api import Gradebook
 from playwright.sync_api import expect, sync_playwright
 from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, stop, wait_until_serving
 
 from autograder import gradebook
 from autograder.course import Course
+from autograder.stock import TRUSTED_PAGE
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "a06_scaling"
+SECRET = "ab" * 16
+HOSTILE_MARKDOWN = """# Hostile
+<script>window.pwned = 'script'</script>
+<img src=x onerror="window.pwned = 'img'">
+<svg onload="window.pwned = 'svg'"><circle r="5"/></svg>
+<iframe srcdoc="<script>parent.pwned = 'iframe'</script>"></iframe>
+<a href="javascript:window.pwned = 'link'" id="bad-link">click</a>
+<div class="navbar navbar-fixed-top modal-backdrop" style="position:fixed;inset:0;z-index:99999;background:red"
+ id="cover">COVER</div>
+
+$\\href{javascript:window.pwned='tex'}{x}$ and $$\\style{position:fixed;inset:0;background:red}{\\text{<b>x</b>}}$$
+and \\(\\unicode{x}\\) <math><mtext><img src=x onerror="window.pwned='mathml'"></mtext></math>
+"""
 
 
-def test_formgraders_autograde_button_refuses_and_keeps_results(tmp_path):
+def _hostile_notebook(release):
+    nb = nbformat.from_dict(release)
+    nb.cells.append(new_markdown_cell(HOSTILE_MARKDOWN))
+    cell = new_code_cell("1", execution_count=1)
+    cell.outputs = [
+        new_output("display_data", data={"text/html": "<img src=x onerror=\"window.pwned='html output'\">",
+                                         "image/svg+xml": "<svg onload=\"window.pwned='svg output'\"/>",
+                                         "application/javascript": "window.pwned = 'js output'",
+                                         "text/plain": "x"}),
+        new_output("display_data", data={"text/markdown": "<script>window.pwned='md output'</script>",
+                                         "text/plain": "y"}),
+    ]
+    cell.metadata["tags"] = ['x" onmouseover="window.pwned=\'tag\'']
+    nb.cells.append(cell)
+    return nb
+
+
+@pytest.fixture
+def course(tmp_path):
+    """A course with one graded submission (zoe's, hostile) and an exchange, as the trusted grader leaves it."""
     (tmp_path / "nbgrader_config.py").write_text(
         f"c = get_config()\nload_subconfig({str(REPO / 'autograder' / 'nbgrader_config.py')!r})\n"
-        f"c.CourseDirectory.root = {str(tmp_path)!r}\n")
+        f"c.CourseDirectory.root = {str(tmp_path)!r}\nc.Exchange.root = {str(tmp_path / 'exchange')!r}\n")
+    (tmp_path / "exchange").mkdir()
     (tmp_path / "solutions").symlink_to(REPO / "solutions")
+    course = Course(tmp_path)
+    release = gradebook.release(course, ASSIGNMENT)
     submitted = tmp_path / "submitted" / "zoe" / ASSIGNMENT
     submitted.mkdir(parents=True)
-    shutil.copy(REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", submitted)
-    results = tmp_path / "autograded" / "zoe" / ASSIGNMENT / "results.json"
-    results.parent.mkdir(parents=True)
-    results.write_text('{"score": 8.0}')  # what the trusted grader wrote
-    course = Course(tmp_path)
-    gradebook.release(course, ASSIGNMENT)
+    nbformat.write(release, submitted / f"{ASSIGNMENT}.ipynb")
+    (submitted / "submission_secret.txt").write_text(SECRET)
+    (submitted / "timestamp.txt").write_text("2026-12-01 10:00:00.000000 UTC")
+    graded = tmp_path / "autograded" / "zoe" / ASSIGNMENT
+    graded.mkdir(parents=True)
+    nbformat.write(_hostile_notebook(release), graded / f"{ASSIGNMENT}.ipynb")
+    (graded / "timestamp.txt").write_text("2026-12-01 10:00:00.000000 UTC")
     with Gradebook(course.coursedir.db_url, course.coursedir.course_id) as gb:
-        gb.update_or_create_student("zoe")
+        cells = [c.name for c in gb.find_notebook(ASSIGNMENT, ASSIGNMENT).grade_cells]
+    results = {"score": 0.0, "max_score": float(len(cells)),
+               "tests": [{"name": name, "score": 0.0, "max_score": 1.0, "status": "failed", "output": "no"}
+                         for name in cells],
+               "extra_data": {"student": "zoe", "assignment": ASSIGNMENT, "notebook": ASSIGNMENT, "notes": [],
+                              "graded": True}}
+    (graded / "results.json").write_text(json.dumps(results))
+    gradebook.record(course, results)
+    return course
+
+
+@pytest.fixture
+def formgrader(course):
+    """(url, page) of a Jupyter server on the course, the instructor's Chromium on it."""
+    root = course.root
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+           "JUPYTER_RUNTIME_DIR": str(root / "runtime"), "PYTHONPATH": str(REPO)}
     env.pop("AUTOGRADER_ALLOW_STOCK_AUTOGRADE", None)
-    port, log = free_port(), tmp_path / "jupyter.log"
+    port, log = free_port(), root / "jupyter.log"
     with log.open("w") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
              f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
-             f"--ServerApp.root_dir={tmp_path}"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+             f"--ServerApp.root_dir={root}"], cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_serving(url, server, log)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                page = browser.new_page()
-                page.goto(f"{url}/formgrader/manage_submissions/{ASSIGNMENT}")
-                page.locator("td.autograde a").first.click(timeout=60_000)
-                modal = page.locator("#error-modal")
-                expect(modal).to_be_visible(timeout=120_000)
-                expect(modal).to_contain_text("python -m autograder grade")
-                expect(modal).to_contain_text("AUTOGRADER_ALLOW_STOCK_AUTOGRADE")
+                yield url, browser.new_page()
             finally:
                 browser.close()
     finally:
         stop(server)
-    assert results.read_text() == '{"score": 8.0}'
-    assert (tmp_path / "autograded" / "zoe" / ASSIGNMENT).exists()
+
+
+def _feedback(course):
+    return course.path("feedback", "zoe", ASSIGNMENT) / f"{ASSIGNMENT}.html"
+
+
+def _click(page, url, path, selector):
+    page.goto(f"{url}/formgrader/{path}")
+    page.locator(selector).first.click(timeout=60_000)
+
+
+def test_the_laptop_course_has_an_exchange_so_formgrader_does_not_warn():
+    assert Path(Course(REPO).config.Exchange.root) == REPO / "exchange" and (REPO / "exchange").is_dir()
+
+
+def test_formgraders_autograde_button_refuses_and_keeps_results(course, formgrader):
+    url, page = formgrader
+    page.goto(f"{url}/formgrader/manage_assignments")
+    expect(page.locator("td.generate-feedback a")).to_have_count(1, timeout=60_000)
+    assert page.locator("#warning-exchange").count() == 0  # an exchange folder exists, as on the laptop
+    results = course.path("autograded", "zoe", ASSIGNMENT) / "results.json"
+    before = results.read_text()
+    _click(page, url, f"manage_submissions/{ASSIGNMENT}", "td.autograde a")
+    modal = page.locator("#error-modal")
+    expect(modal).to_be_visible(timeout=120_000)
+    expect(modal).to_contain_text("python -m autograder grade")
+    expect(modal).to_contain_text("AUTOGRADER_ALLOW_STOCK_AUTOGRADE")
+    assert results.read_text() == before
+
+
+def test_generate_and_release_feedback_buttons_use_the_trusted_grader(course, formgrader):
+    url, page = formgrader
+    _click(page, url, f"manage_submissions/{ASSIGNMENT}", "td.generate-feedback a")
+    expect(page.locator("#success-modal")).to_contain_text("python -m autograder", timeout=120_000)
+    assert _feedback(course).read_text().startswith(TRUSTED_PAGE)
+    _feedback(course).unlink()
+    _click(page, url, "manage_assignments", "td.generate-feedback a")  # for all students
+    expect(page.locator("#success-modal")).to_be_visible(timeout=120_000)
+    page_text = _feedback(course).read_text()
+    assert page_text.startswith(TRUSTED_PAGE) and "<script" not in page_text
+
+    _click(page, url, f"manage_submissions/{ASSIGNMENT}", "td.release-feedback a")
+    expect(page.locator("#success-modal")).to_be_visible(timeout=60_000)
+    released = list((course.root / "exchange" / course.coursedir.course_id / "feedback").glob("*.html"))
+    assert [p.read_text() for p in released] == [page_text]
+
+    _feedback(course).write_text("<!DOCTYPE html><html><head><script src='https://cdn/mathjax.js'></script>")
+    _click(page, url, f"manage_submissions/{ASSIGNMENT}", "td.release-feedback a")
+    expect(page.locator("#error-modal")).to_contain_text("python -m autograder feedback", timeout=60_000)
+    assert [p.read_text() for p in released] == [page_text]  # the stock page was not released
+
+
+def _nbgrader(course, *args):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("AUTOGRADER_ALLOW_STOCK_AUTOGRADE", None)
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course.root, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_nbgrader_generate_feedback_runs_the_trusted_feedback(course):
+    done = _nbgrader(course, "generate_feedback", ASSIGNMENT, "--student", "zoe")
+    assert done.returncode == 0, done.stderr
+    assert _feedback(course).read_text().startswith(TRUSTED_PAGE)
