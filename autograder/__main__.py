@@ -101,7 +101,7 @@ def grade(course, args) -> int:
         print(f"autograder: no submissions of {args.assignment} in {course.step('submitted')} "
               f"(expected submitted/STUDENT/{args.assignment}/; nbgrader collect puts them there)", file=sys.stderr)
         return 1
-    from .grading import grade_assignment
+    from .assignment import grade_assignment
     results = grade_assignment(course.root, args.assignment, args.student, args.jobs,
                                sandboxed=not args.unsandboxed, progress=True, scheduler=args.scheduler,
                                cell_timeout=args.timeout, memory=args.memory)

@@ -483,27 +483,6 @@ def grading_run(course: Course, assignment: str, jobs: int, sandboxed: bool, lim
             uids.close()
 
 
-def grade_assignment(course_dir, assignment: str, students: list[str] | None = None, jobs: int | None = None,
-                     sandboxed: bool = True, progress: bool = False, scheduler: str | None = None,
-                     **settings) -> dict[str, dict]:
-    """Grade ``assignment`` for ``students`` (default: everyone who submitted); returns student -> results.json
-    content. ``settings`` override ``c.Autograder`` options (cell_timeout=, memory=, ...). With ``scheduler``
-    (a Dask scheduler's address) the cluster's workers grade (cluster.py) and ``jobs`` does not apply."""
-    course = Course(course_dir, **settings)
-    every = course.students(assignment)
-    students = every if students is None else list(students)
-    unknown = sorted(set(students) - set(every))
-    if unknown:
-        raise ValueError(f"no submission of {assignment} from {unknown} in {course.step('submitted')}")
-    if scheduler:
-        from .cluster import grade_on_cluster  # Dask is imported only here
-        return grade_on_cluster(Plan.make(course, assignment, course.limits(assignment)), students, scheduler,
-                                sandboxed, progress)
-    jobs = jobs or os.cpu_count() or 1
-    with grading_run(course, assignment, jobs, sandboxed, course.limits(assignment)) as (plan, zygote, box):
-        return Batch(plan, zygote, box, jobs, progress).run(students)
-
-
 def time_solution(course_dir, assignment: str, sandboxed: bool = True, **settings) -> tuple[dict, float]:
     """Grade the instructor's own solution once, as a submission; it must get full marks (ValueError
     otherwise). Its run time, stored next to the source, sets the per-submission time limit
