@@ -20,7 +20,7 @@ from playwright.sync_api import sync_playwright
 
 from test_browser import CHROMIUM, CHROMIUM_ARGS  # Debian's chromium, no background network
 from reslab.widgets import flow, flow_view, gradient_flow_explorer
-from reslab.widgets.explorer import summary_html
+from reslab.widgets.flow import summary_html
 from reslab.widgets.static import DIGITS, ESM, flow_grid, grid_name, view
 from website.build import build, chapters, task_page
 

@@ -16,8 +16,7 @@ from .background import background
 from .controls import Panel, control_rows, flow_controls, grey_out, plot_image, read_settings
 from .figures import FastFigure, new_figure, sticky_log_limits
 from .static import static_html
-from .flow import (FLOW_BATCH, MAX_DEPTH, FlowSettings, activation_growth, gradient_flow, gradient_ratio,
-                   likely_next, verdict, warm_up)
+from .flow import MAX_DEPTH, FlowSettings, gradient_flow, likely_next, summary_html, warm_up
 
 
 class FlowPlot:
@@ -57,13 +56,6 @@ class FlowPlot:
             zeros.set_data(layers[zero], np.full(zero.sum(), low / 1.5))
             ax.set_ylim(low / 1.5, high * 1.5)
         return self.figure.png()
-
-
-def summary_html(stats: probes.LayerStats) -> str:
-    ratio = gradient_ratio(stats)
-    return (f"<b>gradient norm, first / last conv layer: {ratio:.2g}</b> ({verdict(stats)}) · "
-            f"activation std, last / first conv layer: {activation_growth(stats):.2g} · "
-            f"{len(stats.names)} weight layers · fresh net on {FLOW_BATCH} digits")
 
 
 class GradientFlowExplorer(Panel):

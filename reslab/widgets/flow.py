@@ -165,6 +165,13 @@ def verdict(stats: probes.LayerStats) -> str:
     return describe_ratio(ratio)
 
 
+def summary_html(stats: probes.LayerStats) -> str:
+    ratio = gradient_ratio(stats)
+    return (f"<b>gradient norm, first / last conv layer: {ratio:.2g}</b> ({verdict(stats)}) · "
+            f"activation std, last / first conv layer: {activation_growth(stats):.2g} · "
+            f"{len(stats.names)} weight layers · fresh net on {FLOW_BATCH} digits")
+
+
 def describe_ratio(ratio: float) -> str:
     if math.isnan(ratio):
         return "no gradient reaches the conv layers"

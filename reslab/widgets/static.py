@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import models
 from .controls import ROWS
-from .flow import BLOCK_KINDS, INIT_LABELS, MAX_DEPTH, MAX_SCALE, FlowSettings, gradient_flow
+from .flow import BLOCK_KINDS, INIT_LABELS, MAX_DEPTH, MAX_SCALE, FlowSettings, gradient_flow, summary_html
 
 ESM = Path(__file__).with_name("flow_view.js")
 DEPTHS = (1, 5, 10, 20, 30, MAX_DEPTH)  # the depths a static page offers (the start's is added)
@@ -84,7 +84,6 @@ def flow_grid(start: FlowSettings, free: list[str]) -> dict:
 def view(settings: FlowSettings) -> dict:
     """What flow_view.js draws for one setting: the curves, the kernel widget's summary line, and the
     controls that do not apply with their reasons."""
-    from .explorer import summary_html  # the explorer shows this page's data: it imports this module
 
     stats = gradient_flow(settings)
     return {"grad": _rounded(stats.grad_norm), "std": _rounded(stats.act_std), "summary": summary_html(stats),
