@@ -151,3 +151,22 @@ def test_parallel_training_records_each_run_and_resumes_without_retraining(tmp_p
     assert again["models"]["resnet8"]["sha256"] == first["models"]["resnet8"]["sha256"]
     with pytest.raises(ValueError, match="workers must be at least 1"):
         reference.train_suite(["resnet8"], suite=one_epoch, folder=tmp_path, workers=0)
+
+
+def converged_line() -> str:
+    """README's sentence on what the converged digits runs show so far, from their manifest."""
+    suite = reference.DIGITS_CONVERGED
+    runs = lambda name: reference.seeds(name, suite.folder)
+    fitted = [f"plain{d}" for d in (8, 20, 32) if all(e["train_eval_loss"] < 0.02 and reference.plateaued(e)
+                                                      for e in runs(f"plain{d}"))]
+    p56 = [e["train_eval_loss"] for e in runs("plain56")]
+    r56 = [e["train_eval_loss"] for e in runs("resnet56")]
+    still = sum(not reference.plateaued(e) for e in runs("plain56"))
+    return (f"{', '.join(fitted)} fit the training set (eval-mode loss below 0.02, plateaued, on each of "
+            f"{len(runs('plain32'))} seeds); plain56 has not plateaued on {still} of {len(p56)} seeds and ends at "
+            f"{statistics.fmean(p56):.2f} against resnet56's {statistics.fmean(r56):.4f}")
+
+
+def test_the_readme_says_what_the_converged_runs_show():
+    line = converged_line()
+    assert line in " ".join((reference.FOLDER.parents[1] / "README.md").read_text().split()), line
