@@ -23,12 +23,7 @@ FLOW_BATCH = 16  # enough images for stable per-layer norms, small enough for a 
 SEED = 0
 BLOCK_KINDS = {"pre-activation": "preact", "post-activation": "basic"}
 INIT_LABELS = {"naive N(0, 0.01²)": "naive", "Xavier": "xavier", "Kaiming": "kaiming"}
-TENFOLD = 10.0  # a gradient ratio beyond 10x either way counts as vanishing or exploding
-# gradient norms of a fresh net's conv layers: a normalised net of this size sits between 1e-2 and 1 (measured:
-# 30 preact blocks with BN 0.024 to 0.81, naive init 1e-3 to 0.1); below TINY no usual step moves a weight,
-# above HUGE one step of plain SGD at lr 1e-3 moves them by more than they are (30 un-normalised ReLU blocks:
-# 2e4 to 8e4, the growth that normalisation or Fixup exists to stop)
-TINY, HUGE = 1e-6, 1e4
+TENFOLD = probes.TENFOLD  # the course's one vocabulary (probes.gradient_health)
 
 PLAIN_REASONS = {  # controls that change nothing for a plain net, and why
     "shortcut_scale": "a plain net has no shortcut to scale",
@@ -155,13 +150,14 @@ def activation_growth(stats: probes.LayerStats) -> float:
 
 
 def verdict(stats: probes.LayerStats) -> str:
-    """The explorer's verdict: vanishing or exploding when every conv layer's gradient is tiny or huge, which
-    their first-to-last ratio cannot see (1e-21 everywhere has a ratio near 1); else the ratio's."""
-    ratio, conv = gradient_ratio(stats), stats.grad_norm[:-1]  # the classifier left out, as in gradient_ratio
-    if math.isfinite(ratio) and conv and max(conv) < TINY:
-        return f"vanishing everywhere: every conv layer's gradient norm is below {TINY:.0e}"
-    if math.isfinite(ratio) and conv and min(conv) > HUGE:
-        return f"exploding everywhere: every conv layer's gradient norm is above {HUGE:.0e}"
+    """The explorer's verdict in the course's one vocabulary (``probes.gradient_health``, over the conv layers:
+    the classifier left out, as in gradient_ratio); where its scale rules decide, it says so ("everywhere"),
+    since the first-to-last ratio cannot see them (1e-21 everywhere has a ratio near 1)."""
+    ratio, conv = gradient_ratio(stats), stats.grad_norm[:-1]
+    if math.isfinite(ratio) and len(conv) >= 2:
+        health = probes.gradient_health(conv)
+        if health.reason.startswith("every"):
+            return f"{health.word} everywhere: {health.reason}"
     return describe_ratio(ratio)
 
 
