@@ -235,10 +235,12 @@ def test_wrong_gradients_get_a_hint_and_no_expected_values():
     outputs["stride2.grad.weight"] = outputs["stride2.grad.weight"] * 1.01
     result = key.grade(outputs, inputs)
     assert not result.passed and result.score == 0 and result.max_score == 4
-    assert result.message.startswith("conv2d_unfold against F.conv2d (values and gradients): stride 2, unpadded, fewer "
-                                     "output channels: the gradient of weight: relative error 5.0e-03 against the "
-                                     "reference implementation (tolerance 1e-07)")
-    assert "look for .detach(), .data, numpy round trips or in-place operations" in result.message
+    hint, _, check = result.message.partition("\n")  # the diagnosis first, then what the check measured
+    assert hint.startswith("Diagnosis: your code gets the forward pass right but not the gradients") and \
+        hint.endswith("look for .detach(), .data, numpy round trips or in-place operations."), hint
+    assert check.startswith("conv2d_unfold against F.conv2d (values and gradients): stride 2, unpadded, fewer "
+                            "output channels: the gradient of weight: relative error 5.0e-03 against the "
+                            "reference implementation (tolerance 1e-07)"), check
     assert not re.search(r"\d\.\d{3,}", result.message), "no values of the reference in feedback"
 
 
