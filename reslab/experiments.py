@@ -144,7 +144,7 @@ def train_runs(models: dict[str, nn.Module | NetConfig], training: TrainConfig =
                 if probe_batch is not None:
                     recorded.append(profile(model, *probe_batch))
                 if eval_train:
-                    losses.append(evaluate(model, data.train, amp=training.amp)[0])
+                    losses.append(metrics.train_eval_loss)  # fit measured it: eval mode, whole training set
 
             history = fit(model, data, training, on_epoch=on_epoch, progress=progress)
             runs[name] = Run(model.eval(), [asdict(m) for m in history], history[-1].device,
