@@ -185,18 +185,18 @@ def table(folder: Path = FOLDER) -> str:
     for name in dict.fromkeys(e["name"] for e in models):
         entries = seeds(name, folder)
         cell = lambda k, digits=".3f": _mean_std([e[k] for e in entries], digits)
-        flags = [plateaued(e) for e in entries]
         steps = entries[0].get("steps")
         budget = f"{entries[0]['epochs']}" + (f" ({steps:,})" if steps else "")
-        done = "—" if None in flags else f"{sum(flags)}/{len(flags)}"
-        cpu = _cpu_seconds(entries)
         rows.append(f"| {name} | {entries[0]['parameters']:,} | {len(entries)} | {budget} | {cell(metric, '.3g')} | "
-                    f"{cell('test_acc')} | {done} | {cpu} |")
-    flags = [plateaued(e) for e in models]
-    total = _cpu_seconds(models)
-    done = "—" if None in flags else f"{sum(flags)}/{len(flags)}"
-    rows.append(f"| all runs | | {len(flags)} | | | | {done} | {total} |")
+                    f"{cell('test_acc')} | {_plateaus(entries)} | {_cpu_seconds(entries)} |")
+    rows.append(f"| all runs | | {len(models)} | | | | {_plateaus(models)} | {_cpu_seconds(models)} |")
     return "\n".join(rows)
+
+
+def _plateaus(entries) -> str:
+    """How many of the runs plateaued, as "k/n", or "—" where a run did not record eval-mode training loss."""
+    flags = [plateaued(e) for e in entries]
+    return "—" if None in flags else f"{sum(flags)}/{len(flags)}"
 
 
 def _cpu_seconds(entries) -> str:
