@@ -152,18 +152,20 @@ def train_runs(models: dict[str, nn.Module | NetConfig], training: TrainConfig =
     return runs
 
 
-def reference_runs(names: list[str], recompute: bool = False) -> dict[str, Run]:
-    """The shipped reference runs (instant), or with ``recompute=True`` the same configs retrained here with
-    the training settings recorded in the manifest (minutes on a CPU, seconds on a GPU)."""
+def reference_runs(names: list[str], recompute: bool = False, folder=None) -> dict[str, Run]:
+    """Seed 0 of shipped reference runs (instant), or with ``recompute=True`` the same configs retrained here
+    with the training settings recorded in the manifest (minutes on a CPU, seconds on a GPU). ``folder`` picks
+    the suite (default: the 10-epoch digits suite; ``reference.DIGITS_CONVERGED.folder`` for the converged one)."""
     from . import reference
 
+    folder = folder or reference.FOLDER
     if not recompute:
         runs = {}
         for name in names:
-            model, entry = reference.load(name)
+            model, entry = reference.load(name, folder)
             runs[name] = Run(model, entry["history"], entry["device"], entry["seconds"])
         return runs
-    entries = reference.manifest()["models"]
+    entries = reference.manifest(folder)["models"]
     unknown = [n for n in names if n not in entries]
     if unknown:
         raise ValueError(f"no reference model(s) {unknown}; the suite has: {sorted(entries)}")
@@ -174,8 +176,9 @@ def reference_runs(names: list[str], recompute: bool = False) -> dict[str, Run]:
     return runs
 
 
-def seed_runs(names: list[str], folder=None) -> dict[str, list[Run]]:
-    """Every shipped seed of each reference model, seed order: what a spread over seeds is made of."""
+def seed_runs(names: list[str], folder=None, recomputed: dict[str, Run] | None = None) -> dict[str, list[Run]]:
+    """Every shipped seed of each reference model, seed order: what a spread over seeds is made of.
+    ``recomputed`` (from ``reference_runs(..., recompute=True)``) replaces seed 0 of the models it holds."""
     from . import reference
 
     folder = folder or reference.FOLDER
@@ -183,6 +186,9 @@ def seed_runs(names: list[str], folder=None) -> dict[str, list[Run]]:
     for name in names:
         runs[name] = []
         for entry in reference.seeds(name, folder):
+            if recomputed and name in recomputed and entry["seed"] == 0:
+                runs[name].append(recomputed[name])
+                continue
             model, _ = reference.load(name, folder, seed=entry["seed"])
             runs[name].append(Run(model, entry["history"], entry["device"], entry["seconds"]))
     return runs
@@ -463,12 +469,13 @@ def shattering(depths, x: torch.Tensor, y: torch.Tensor, step: float = 0.01, see
     return result
 
 
-def deepen(model: Net, extra: int = 1) -> Net:
+def deepen(model: Net, extra: int = 1, plain_identity: bool = False) -> Net:
     """A deeper net with ``extra`` new blocks at the end of every stage and the old weights everywhere else.
 
     In a residual net the new blocks start with their last BatchNorm scale at zero, so their branch outputs
     zero and the deeper net computes exactly the function of the shallow one (function-preserving
-    deepening). A plain net has no such choice: its new blocks sit on the only path and change the output.
+    deepening). A plain net's new blocks sit on the only path: with random weights they change the output;
+    with ``plain_identity=True`` they start as the identity instead (``identity_plain_``), the fair baseline.
     """
     config = model.config
     if config.residual and not config.norm:
@@ -479,11 +486,30 @@ def deepen(model: Net, extra: int = 1) -> Net:
     _, unexpected = deeper.load_state_dict(model.state_dict(), strict=False)  # missing: the new blocks
     if unexpected:
         raise ValueError(f"the deeper net lacks weights of the shallow one: {unexpected[:5]}")
-    if config.residual:
-        for layer, n in zip(deeper.layers(), config.stages):
-            for block in layer[n:]:
+    if plain_identity and (config.residual or config.block != "basic" or not config.norm):
+        raise ValueError("plain_identity starts new plain basic blocks with BatchNorm as the identity; "
+                         f"this net is {'residual' if config.residual else config.block}")
+    for layer, n in zip(deeper.layers(), config.stages):
+        for block in layer[n:]:
+            if config.residual:
                 nn.init.zeros_(block.last_norm().weight)
+            elif plain_identity:
+                identity_plain_(block)
     return deeper.train(model.training)
+
+
+@torch.no_grad()
+def identity_plain_(block: nn.Module) -> None:
+    """Make a plain basic block (conv-BN-ReLU-conv-BN-ReLU, as many channels out as in, stride 1) the identity
+    on inputs >= 0 in eval mode: Dirac kernels pass every channel through, and each BatchNorm's running
+    variance is set to 1 - eps so that it divides by exactly 1. In training mode BatchNorm uses the batch's
+    statistics instead, and the block is the identity no longer: the point exists, training does not keep it."""
+    for conv, norm in ((block.conv1, block.bn1), (block.conv2, block.bn2)):
+        nn.init.dirac_(conv.weight)
+        if conv.bias is not None:
+            nn.init.zeros_(conv.bias)
+        nn.init.ones_(norm.weight), nn.init.zeros_(norm.bias), norm.running_mean.zero_()
+        norm.running_var.fill_(1 - norm.eps)
 
 
 @torch.no_grad()
@@ -508,21 +534,27 @@ class Deepening:
 
 
 def deepening(shallow: dict[str, Net], training: TrainConfig = CONTINUE, data: datasets.Data | None = None,
-              extra: int = 1) -> Deepening:
+              extra: int = 1, plain_identity: bool = False) -> Deepening:
     """Deepen each trained net (``deepen``), measure what changed, then train shallow and deep copies on.
 
     The new blocks' random weights follow ``training.seed``. Every run records its eval-mode training loss
-    before and after each epoch (``Run.eval_train_loss``); ``start_loss`` is its first value."""
+    before and after each epoch (``Run.eval_train_loss``); ``start_loss`` is its first value. With
+    ``plain_identity=True`` each plain net is also deepened with identity blocks, as "<name> identity"."""
     data = data or datasets.digits()
     seed_everything(training.seed)
     deeper = {name: deepen(model, extra) for name, model in shallow.items()}
+    if plain_identity:
+        deeper.update({f"{name} identity": deepen(model, extra, plain_identity=True)
+                       for name, model in shallow.items() if not model.config.residual})
+    origin = {name: shallow[name.removesuffix(" identity")] for name in deeper}  # the net each one deepens
     models = {}
-    for name, model in shallow.items():
-        models[f"{name} continued"] = copy.deepcopy(model)
-        models[f"{name} deepened"] = copy.deepcopy(deeper[name])
+    for name, model in deeper.items():
+        if name in shallow:
+            models[f"{name} continued"] = copy.deepcopy(shallow[name])
+        models[f"{name} deepened"] = copy.deepcopy(model)
     with threads_for(data.train.x):
         measured = dict(
-            output_change={n: max_output_change(m, deeper[n], data.test.x) for n, m in shallow.items()},
+            output_change={n: max_output_change(origin[n], m, data.test.x) for n, m in deeper.items()},
             accuracy_before={n: evaluate(m, data.test)[1] for n, m in shallow.items()},
             accuracy_after={n: evaluate(m, data.test)[1] for n, m in deeper.items()},
         )

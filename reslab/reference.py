@@ -158,6 +158,15 @@ def seeds(name: str, folder: Path = FOLDER) -> list[dict]:
     return entries
 
 
+def budget(entry: dict) -> str:
+    """How one run was trained, in the words a comparison should be read with: epochs, optimiser steps,
+    images seen, optimiser and schedule, and the machine."""
+    t = entry["train_config"]
+    return (f"{entry['epochs']} epochs = {entry['steps']:,} {t['optimizer'].capitalize()} steps of {t['batch_size']} "
+            f"images ({entry['images_seen']:,} images seen), learning rate {t['lr']:g} on a {t['schedule']} "
+            f"schedule, trained on {entry['device']}")
+
+
 # A run has plateaued when its training loss (eval mode, un-augmented training set) moved by less than
 # PLATEAU_NATS over the last PLATEAU_FRACTION of its epochs: longer training would not change a comparison
 # of final losses by more than that.

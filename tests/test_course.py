@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import nbformat
 import pytest
 import torch
+from jupyter_cache import get_cache
 from nbclient import NotebookClient
 
 from benchmarks import bench_course
@@ -26,9 +27,11 @@ from reslab import NetConfig, build, claims, count_parameters, experiments as ex
 from reslab.data import digits
 from reslab.experiments import Profile
 from reslab.train import evaluate
+from website.build import keep_execution
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = ROOT / "course"
+SITE_CACHE = ROOT / "_build" / "site"  # python -m website build's default cache, which tests/test_site.py uses
 CHAPTERS = sorted(COURSE.glob("0*.ipynb"))
 TIMINGS = json.loads(bench_course.TIMINGS.read_text()) if bench_course.TIMINGS.is_file() else {}
 EXERCISES = {"01": "a01_cnn_basics", "02": "a02_gradients", "03": "a03_nested", "04": "a04_identity_add",
@@ -91,11 +94,31 @@ def test_chapter_is_complete_and_stored_without_outputs(path):
         assert any(line.startswith(call) for line in last_lines), f"{path.name}: {call} is not a cell's last line"
 
 
+def run(path: Path) -> nbformat.NotebookNode:
+    """The notebook executed in a fresh kernel in its folder (no timing metadata: the site's cache key reads
+    cell metadata)."""
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
+def test_a_kept_execution_is_what_the_site_build_finds_for_the_unexecuted_notebook(tmp_path):
+    source = tmp_path / "chapter.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A chapter"),
+                                                   nbformat.v4.new_code_cell("print(6 * 7)")],
+                                            metadata=chapter("01").metadata), source)
+    keep_execution(run(source), source, tmp_path)
+    cache = get_cache(str(tmp_path / "jupyter_cache"))
+    _, merged = cache.merge_match_into_notebook(nbformat.read(source, as_version=4))  # what myst-nb does
+    assert merged.cells[1].outputs[0]["text"] == "42\n"
+
+
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_executes(path):
     """Top to bottom in a fresh kernel, like a student; every figure renders inline, widgets display."""
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(COURSE)}}).execute()
+    nb = run(path)
+    keep_execution(nb, path, SITE_CACHE)  # the site build in this session shows these outputs, not a second run
     outputs = [o for c in code_cells(nb) for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name}: no inline figure"
@@ -247,6 +270,21 @@ def test_deepen_keeps_every_old_weight_and_rejects_what_it_cannot_do():
         ex.deepen(build(NetConfig(stages=(1, 1, 1), norm=False)))
     with pytest.raises(ValueError, match="positive"):
         ex.deepen(shallow, extra=0)
+    with pytest.raises(ValueError, match="plain_identity"):
+        ex.deepen(shallow, plain_identity=True)
+
+
+def test_identity_plain_blocks_keep_the_function_in_eval_mode_and_lose_it_in_training_mode(data):
+    plain = reference.load("plain8")[0]
+    deeper = ex.deepen(plain, extra=2, plain_identity=True)
+    assert ex.max_output_change(plain, deeper, data.test.x) == 0.0
+    with torch.no_grad():  # in training mode BatchNorm standardises with the batch's statistics
+        change = (plain.train()(data.test.x) - deeper.train()(data.test.x)).abs().max().item()
+    assert change > 0.1, change
+    result = ex.deepening({"plain8": plain.eval()}, replace(ex.CONTINUE, epochs=1), data, plain_identity=True)
+    assert list(result.runs) == ["plain8 continued", "plain8 deepened", "plain8 identity deepened"]
+    assert result.output_change["plain8 identity"] == 0.0 and result.output_change["plain8"] > 1
+    assert result.start_loss["plain8 identity deepened"] == result.start_loss["plain8 continued"]
 
 
 # --- chapter 4: identity-add -------------------------------------------------------------------------------
