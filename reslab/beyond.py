@@ -11,7 +11,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .models import BasicBlock, conv1x1, conv3x3
+from .models import BasicBlock, conv1x1, conv3x3, linear_survival
 
 
 def projection(in_ch: int, out_ch: int, stride: int) -> nn.Module:
@@ -144,11 +144,6 @@ class StochasticDepthBlock(nn.Module):
                 return F.relu(identity)
             return F.relu(self.branch(x) + identity)
         return F.relu(self.survival * self.branch(x) + identity)
-
-
-def linear_survival(blocks: int, last: float = 0.5) -> list[float]:
-    """Huang et al.'s linear decay: survival 1 for the first block down to ``last`` for the deepest."""
-    return [1.0 - (1.0 - last) * (i + 1) / blocks for i in range(blocks)]
 
 
 # --- one shortcut across several blocks ------------------------------------------------------------------

@@ -36,6 +36,8 @@ class NetConfig:
                       learnable per-channel vector (LayerScale)
     branch_scale_init the constant, or the learnable scale's initial value (scalar defaults to 0)
     zero_init_residual  start the last BN gamma of every block at 0, so each block starts as the identity
+    stochastic_depth  the deepest block's chance of losing its branch in a training step (stochastic depth,
+                      Huang et al. 2016, who used 0.5); shallower blocks' chances fall linearly toward 0
     """
 
     stages: tuple[int, ...] = (3, 3, 3)
@@ -52,6 +54,7 @@ class NetConfig:
     init: str = "kaiming"
     in_channels: int = 1
     num_classes: int = 10
+    stochastic_depth: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "stages", tuple(self.stages))
@@ -111,6 +114,10 @@ def _validate(c: NetConfig) -> None:
     if c.zero_init_residual and c.block == "bn-after-add":
         raise ValueError("zero_init_residual with block='bn-after-add' would zero the BatchNorm after the add, "
                          "i.e. the whole block output, shortcut included")
+    if not 0.0 <= c.stochastic_depth < 1.0:
+        raise ValueError(f"stochastic_depth is the deepest block's drop probability, in [0, 1); got {c.stochastic_depth}")
+    if c.stochastic_depth and not c.residual:
+        raise ValueError("stochastic_depth drops residual branches; a plain net (residual=False) has none")
     if c.zero_init_residual and not c.norm:
         raise ValueError("zero_init_residual zeroes the last BatchNorm of each block: it needs norm=True")
 
@@ -147,6 +154,31 @@ class Scale(nn.Module):
         return x * self.weight
 
 
+class DropBranch(nn.Module):
+    """Stochastic depth as a branch scale: in a training step the whole branch is kept (x1) with probability
+    ``survival`` or dropped (x0), one draw per batch; at evaluation it is scaled by ``survival``, its expected
+    contribution (Huang et al. 2016's rule)."""
+
+    def __init__(self, survival: float):
+        super().__init__()
+        if not 0.0 < survival <= 1.0:
+            raise ValueError(f"survival must be in (0, 1], got {survival}")
+        self.survival = survival
+
+    def forward(self, x):
+        if self.training:
+            return x if torch.rand(()) < self.survival else torch.zeros_like(x)
+        return x * self.survival
+
+    def extra_repr(self) -> str:
+        return f"survival={self.survival:.3g}"
+
+
+def linear_survival(blocks: int, last: float = 0.5) -> list[float]:
+    """Huang et al.'s linear decay: survival 1 for the first block down to ``last`` for the deepest."""
+    return [1.0 - (1.0 - last) * (i + 1) / blocks for i in range(blocks)]
+
+
 def norm_layer(channels: int, norm: bool) -> nn.Module:
     return nn.BatchNorm2d(channels) if norm else nn.Identity()
 
@@ -175,15 +207,20 @@ def make_shortcut(config: NetConfig, in_ch: int, out_ch: int, stride: int) -> nn
     return shortcut
 
 
-def make_branch_scale(config: NetConfig, channels: int) -> nn.Module:
+def make_branch_scale(config: NetConfig, channels: int, survival: float = 1.0) -> nn.Module:
+    """The branch's scale, followed by a ``DropBranch`` when the block may be dropped (``survival`` < 1)."""
     kind, init = config.branch_scale, config.branch_scale_init
     if kind == "fixed":
-        return Scale(init)
-    if kind == "scalar":
-        return Scale(0.0 if init is None else init, learnable=True)
-    if kind == "channel":
-        return Scale(init, channels=channels, learnable=True)
-    return nn.Identity()
+        scale = Scale(init)
+    elif kind == "scalar":
+        scale = Scale(0.0 if init is None else init, learnable=True)
+    elif kind == "channel":
+        scale = Scale(init, channels=channels, learnable=True)
+    else:
+        scale = nn.Identity()
+    if survival == 1.0:
+        return scale
+    return DropBranch(survival) if kind == "none" else nn.Sequential(scale, DropBranch(survival))
 
 
 # --- blocks ------------------------------------------------------------------------------------------------
@@ -323,6 +360,7 @@ class Net(nn.Module):
         activation = ACTIVATIONS[config.activation]
         preact = config.block == "preact"
         in_ch = config.widths[0]
+        survival = iter(linear_survival(sum(config.stages), 1.0 - config.stochastic_depth))
         self.conv1 = conv3x3(config.in_channels, in_ch, 1, config.norm)
         # a pre-activation net normalises inside its blocks and once more before the head
         self.bn1 = nn.Identity() if preact else norm_layer(in_ch, config.norm)
@@ -334,7 +372,7 @@ class Net(nn.Module):
                 out_ch = width * block.expansion
                 blocks.append(block(in_ch, width, stride,
                                     shortcut=make_shortcut(config, in_ch, out_ch, stride),
-                                    scale=make_branch_scale(config, out_ch),
+                                    scale=make_branch_scale(config, out_ch, next(survival)),
                                     norm=config.norm, activation=activation))
                 in_ch = out_ch
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))

@@ -102,7 +102,10 @@ CONVERGED_SEEDS = (0, 1, 2, 3, 4)
 DIGITS_CONVERGED = replace(DIGITS, name="digits-converged", folder=FOLDER / "converged" / "digits",
                            training=replace(TRAINING, epochs=60), seeds=CONVERGED_SEEDS)
 MNIST28_CONVERGED = replace(MNIST28, name="mnist28-converged", folder=FOLDER / "converged" / "mnist28",
-                            training=replace(MNIST28.training, epochs=30), seeds=CONVERGED_SEEDS)
+                            training=replace(MNIST28.training, epochs=30), seeds=CONVERGED_SEEDS,
+                            models={**MNIST28.models,  # and chapter 8's net trained with stochastic depth
+                                    "resnet20-stochastic-depth": replace(MNIST28.models["resnet20"],
+                                                                         stochastic_depth=0.5)})
 SUITES = {s.name: s for s in (DIGITS, MNIST28, DIGITS_CONVERGED, MNIST28_CONVERGED)}
 
 

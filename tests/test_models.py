@@ -187,3 +187,21 @@ def test_config_round_trips_through_json():
 
     config = NetConfig(stages=(2, 3), widths=(8, 16), block="preact", branch_scale="channel", branch_scale_init=1e-3)
     assert NetConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_stochastic_depth_drops_whole_branches_in_training_and_scales_them_at_evaluation():
+    net = build(NetConfig(stages=(2, 2), widths=(4, 8), stochastic_depth=0.5))
+    survival = [block.scale.survival for block in net.blocks()]
+    assert survival == pytest.approx([0.875, 0.75, 0.625, 0.5])  # linear from the first block to 1 - 0.5
+    block = net.blocks()[-1].train()
+    x = torch.randn(3, 8, 4, 4)
+    kept = [bool(block.scale(x).abs().sum()) for _ in range(400)]  # one draw per batch: all kept or all zero
+    assert 0.4 < sum(kept) / len(kept) < 0.6
+    assert torch.equal(block.scale.eval()(x), x * 0.5)
+    for bad in (-0.1, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="stochastic_depth"):
+            NetConfig(stochastic_depth=bad)
+    with pytest.raises(ValueError, match="plain net"):
+        NetConfig(residual=False, stochastic_depth=0.2)
+    scaled = build(NetConfig(stages=(1,), widths=(4,), branch_scale="fixed", branch_scale_init=0.2, stochastic_depth=0.3))
+    assert [type(m).__name__ for m in scaled.blocks()[0].scale] == ["Scale", "DropBranch"]
