@@ -1,5 +1,6 @@
 """What came after the residual block: DenseNet, ResNeXt, stochastic depth, a shortcut spanning several blocks,
-and the ImageNet stem (d2l's ResNet-18), in the style of ``reslab.models``.
+the ImageNet stem (d2l's ResNet-18, He et al.'s ResNet-18 to -152), and one block each of MobileNetV2,
+squeeze-and-excitation and ConvNeXt, in the style of ``reslab.models``.
 
 As there, blocks are explicit classes, the shortcut is built outside a block and handed to it, and parameter
 names follow torchvision (``conv1, bn1, …, shortcut`` in a block; ``conv1, bn1, layer1 …, fc`` in a net), so a
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .models import BasicBlock, conv1x1, conv3x3, linear_survival
+from .models import BasicBlock, Bottleneck, Scale, conv1x1, conv3x3, linear_survival
 
 
 def projection(in_ch: int, out_ch: int, stride: int) -> nn.Module:
@@ -251,6 +252,84 @@ def resnet(widths=(8, 16, 32), blocks: int = 3, stem: str = "cifar") -> StagedNe
     """The plain ResNet of this family (basic blocks, option B), to compare the others against."""
     stages = _stages(widths, blocks, lambda i, w, s: BasicBlock(i, w, s, shortcut=projection(i, w, s)))
     return StagedNet(stages, widths[0], widths[-1], stem=stem)
+
+
+# --- later blocks: MobileNetV2, squeeze-and-excitation, ConvNeXt -----------------------------------------
+
+class InvertedResidual(ResNeXtBottleneck):
+    """MobileNetV2 (Sandler et al. 2018): 1x1 expand by ``expansion``, depthwise 3x3 (a grouped 3x3 with one
+    channel per group: a ResNeXt bottleneck wide in the middle), 1x1 project with no activation after it (the
+    linear bottleneck); the shortcut joins the thin ends, only where shapes agree."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1, expansion: int = 6):
+        super().__init__(in_ch, out_ch, cardinality=in_ch * expansion, group_width=1, stride=stride)
+        self.residual = stride == 1 and in_ch == out_ch
+
+    def forward(self, x):
+        out = F.relu6(self.bn1(self.conv1(x)))
+        out = self.bn3(self.conv3(F.relu6(self.bn2(self.conv2(out)))))
+        return out + x if self.residual else out
+
+
+class SqueezeExcite(nn.Module):
+    """Hu et al. (2018): average each channel over the image, two small linear layers (``channels / reduction``
+    in between), a sigmoid gate per channel. As a ``BasicBlock``'s ``scale`` it gates the branch before the add."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x):
+        gate = torch.sigmoid(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1)))))
+        return x * gate
+
+
+class ConvNeXtBlock(nn.Module):
+    """Liu et al. (2022): depthwise 7x7, LayerNorm over the channels, 1x1 to 4x the width, GELU, 1x1 back,
+    LayerScale (a learnable per-channel scale starting at ``layer_scale``), then y = x + branch: a pre-norm
+    inverted bottleneck with nothing after the add."""
+
+    def __init__(self, channels: int, layer_scale: float = 1e-6):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 7, padding=3, groups=channels)
+        self.norm = nn.LayerNorm(channels)
+        self.conv2 = nn.Conv2d(channels, 4 * channels, 1)
+        self.conv3 = nn.Conv2d(4 * channels, channels, 1)
+        self.scale = Scale(layer_scale, channels=channels, learnable=True)
+
+    def forward(self, x):
+        out = self.norm(self.conv1(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return x + self.scale(self.conv3(F.gelu(self.conv2(out))))
+
+
+# --- He et al.'s (2015) ImageNet nets, Table 1 --------------------------------------------------------------
+
+IMAGENET_LAYOUTS = {18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)),
+                    50: (Bottleneck, (3, 4, 6, 3)), 101: (Bottleneck, (3, 4, 23, 3)),
+                    152: (Bottleneck, (3, 8, 36, 3))}
+
+
+def imagenet_resnet(depth: int = 18, num_classes: int = 1000, stride_in_1x1: bool = False) -> StagedNet:
+    """ResNet-18/34/50/101/152 for 3x224x224 images: ImageNet stem, four stages of 64/128/256/512 channels
+    (x4 out of a bottleneck), option B. The library's bottleneck strides in its 3x3, as torchvision does;
+    ``stride_in_1x1=True`` moves the stride to the first 1x1, where He et al. had it (fewer multiply-adds)."""
+    if depth not in IMAGENET_LAYOUTS:
+        raise ValueError(f"depth={depth} is not one of {sorted(IMAGENET_LAYOUTS)}")
+    block, counts = IMAGENET_LAYOUTS[depth]
+    stages, in_ch = [], 64
+    for i, (count, width) in enumerate(zip(counts, (64, 128, 256, 512))):
+        blocks = []
+        for j in range(count):
+            stride = 2 if i > 0 and j == 0 else 1
+            out_ch = width * block.expansion
+            blocks.append(block(in_ch, width, stride, shortcut=projection(in_ch, out_ch, stride)))
+            if stride_in_1x1 and block is Bottleneck:
+                blocks[-1].conv1.stride, blocks[-1].conv2.stride = (stride, stride), (1, 1)
+            in_ch = out_ch
+        stages.append(nn.Sequential(*blocks))
+    return StagedNet(stages, 64, in_ch, stem="imagenet", in_channels=3, num_classes=num_classes)
 
 
 # --- measurements ------------------------------------------------------------------------------------------
