@@ -13,6 +13,7 @@ import re
 import threading
 import time
 
+from IPython.core.inputtransformer2 import TRANSFORM_LOOP_LIMIT, TransformerManager, make_tokens_by_line
 from nbformat import NotebookNode
 
 INTERNALS = {  # names whose mere use in an answer needs a human look
@@ -41,16 +42,73 @@ LARGEST_CELL = 200_000  # characters of one cell the scan parses
 _PARSING = threading.Lock()
 
 
+MAGIC_WORK = 400_000  # characters IPython's translation may re-tokenise for one cell (or one logical line)
+_ESCAPED = re.compile(r"^[ \t]*[!?%,;/]|=[ \t]*[%!]|\?[ \t]*\\?$", re.M)  # lines IPython's transformers may rewrite
+
+
+class Untranslatable(ValueError):
+    """A cell whose magics cannot be translated within the scan's work limit: it needs a human look."""
+
+
+class _Counting(TransformerManager):
+    """IPython's transformer, counting the transforms over every logical line it is given (IPython fails a cell
+    at 500 in all)."""
+    count = 0
+
+    def do_one_token_transform(self, lines):
+        changed, lines = super().do_one_token_transform(lines)
+        self.count += changed
+        if self.count >= TRANSFORM_LOOP_LIMIT:
+            raise RuntimeError(f"{self.count} magics: IPython refuses the cell")
+        return changed, lines
+
+
+def _work(lines: list[str]) -> int:
+    """IPython's cost: it re-tokenises all of ``lines`` after every transform."""
+    text = "".join(lines)
+    return len(text) * (len(_ESCAPED.findall(text)) + 1)
+
+
+def translate(source: str) -> str:
+    """The cell as the kernel runs it: IPython's own transforms (``TransformerManager.transform_cell``) in linear
+    time. IPython re-tokenises the whole cell after each magic it rewrites (quadratic: 20 s for 500 ``%time 1`` on
+    a busy machine); its rewrites never leave a logical line, so a costly cell is translated one logical line
+    at a time, and the result is accepted only if every logical line still starts where it did (a rewrite that
+    changed how the lines after it tokenise, e.g. by quoting a string's end, raises ``Untranslatable``, as does
+    one logical line whose own translation is costly). RuntimeError where IPython would give up."""
+    manager = _Counting()
+    lines = (source if source.endswith("\n") else source + "\n").splitlines(keepends=True)
+    for transform in manager.cleanup_transforms + manager.line_transforms:
+        lines = transform(lines)
+    if _work(lines) <= MAGIC_WORK:
+        return "".join(manager.do_token_transforms(lines))
+    groups, starts, done = make_tokens_by_line(lines), [], []
+    firsts = sorted({0, len(lines)} | {g[0].start[0] - 1 for g in groups if g and g[0].start[0] <= len(lines)})
+    for first, end in zip(firsts, firsts[1:]):
+        if _work(lines[first:end]) > MAGIC_WORK:
+            raise Untranslatable(f"one logical line of {end - first} lines holds too many IPython magics to translate")
+        starts.append(len(done))
+        done += manager.do_token_transforms(lines[first:end])
+    try:
+        kept = set(starts) <= {g[0].start[0] - 1 for g in make_tokens_by_line(done) if g}
+    except SyntaxError:
+        kept = False
+    if not kept:
+        raise Untranslatable("its IPython magics change how the lines after them read")
+    return "".join(done)
+
+
 def _tree(source: str):
     """The cell's syntax tree, IPython magics turned into the calls they make (None if it does not parse)."""
-    from IPython.core.inputtransformer2 import TransformerManager
     try:
-        transformed = TransformerManager().transform_cell(source)
+        transformed = translate(source)
         with _PARSING:
             return ast.parse(transformed)
+    except Untranslatable:
+        raise
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    except RuntimeError:  # IPython gives up on over 500 magics in one cell ("still changing"): so did the kernel
+    except RuntimeError:  # IPython gives up on 500 magics in one cell ("still changing"): so did the kernel
         return None
 
 
@@ -166,6 +224,13 @@ def scan(notebook: NotebookNode, parts: list, deadline: float | None = None) -> 
     part, and for every part where it changes how other code runs (``KERNEL_WIDE``); the student's other cells
     count for every part; code in cell magics counts as the cell's. A scan still running at ``deadline`` (monotonic
     seconds) stops and flags every part: the grader's time is bounded, and such a notebook needs a human."""
+    try:
+        return _scan(notebook, parts, deadline)
+    except Untranslatable as err:  # the scan cannot read what the kernel ran
+        return {p.name: [f"a cell's IPython magics could not be translated for the scan ({err})"] for p in parts}
+
+
+def _scan(notebook: NotebookNode, parts: list, deadline: float | None) -> dict[str, list[str]]:
     late = {p.name: ["its notebook is too large to scan within the time limit"] for p in parts}
     cells = []
     for c in notebook.cells:
