@@ -200,6 +200,17 @@ def flow_data(out: Path, cache: Path) -> list[str]:
     return written
 
 
+def keep_execution(executed: nbformat.NotebookNode, source: Path, cache: Path = Path("_build/site")) -> None:
+    """Keep a chapter executed elsewhere in the build's jupyter-cache, keyed by its code like the build's own
+    runs, so the next build shows these outputs instead of running the chapter again (tests/test_course.py
+    runs every chapter anyway). Execute it without nbclient's timing metadata: the key covers cell metadata."""
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    get_cache(str(cache / "jupyter_cache")).cache_notebook_bundle(
+        CacheBundleIn(executed, str(source)), check_validity=False, overwrite=True)
+
+
 def build(out: Path, cache: Path = Path("_build/site"), hub_url: str = "", repo_url: str = "") -> float:
     """Build the site into ``out``; returns the seconds it took."""
     from sphinx.cmd.build import build_main
