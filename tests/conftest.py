@@ -2,19 +2,25 @@
 
 Each test file runs whole on one worker, so its module fixtures (a grading run several tests assert on, a
 built site) are built once. Files that share something are one unit, run on one worker in collection order:
-test_course.py executes every chapter into the site's execution cache, which test_site.py's build then
-reads; the files grading as the ordinary user ``instructor`` count that account's processes. (xdist's own
-``xdist_group`` marks do nothing under pytest 9, whose node ids xdist can no longer rename.)
+test_course.py executes every chapter into the site's execution cache, which test_site.py's build then reads;
+the files that run the sandboxed grader are one unit, so two grading runs never compete for the two cores
+(their submissions run against time limits, and several grade as the ordinary user ``instructor`` and count
+that account's processes). xdist's own ``xdist_group`` marks do nothing under pytest 9, whose node ids xdist
+can no longer rename, hence the scheduler below.
 """
 from __future__ import annotations
 
+GRADER = ("test_autograder.py", "test_autograder_browser.py", "test_autograder_cli.py", "test_autograder_nonroot.py",
+          "test_autograder_units.py", "test_bundle.py", "test_checks.py", "test_cluster.py", "test_exercises.py",
+          "test_grader_bounds.py", "test_hub.py", "test_imports.py", "test_integrity_magics.py",
+          "test_output_safety.py", "test_probe_hardening.py", "test_sandbox_first_process.py",
+          "test_selfcheck_fairness.py", "test_similarity.py")
 SHARED = {"test_course.py": "course and site", "test_site.py": "course and site",
-          "test_autograder_nonroot.py": "instructor", "test_grader_bounds.py": "instructor",
-          "test_probe_hardening.py": "instructor"}
+          **dict.fromkeys(GRADER, "the grader, one file at a time")}
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """--dist loadfile, with the files of SHARED that share something as one unit."""
+    """--dist loadfile, with the files of SHARED that share something as one unit (the largest units first)."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadScopeScheduling
