@@ -1,4 +1,4 @@
-"""How the suite shares two workers (scripts/test.sh runs pytest-xdist with ``-n 2 --dist loadfile``).
+"""How the suite shares two workers (`TEST_WORKERS=2 bash scripts/test.sh`: pytest-xdist, ``-n 2 --dist loadfile``).
 
 Each test file runs whole on one worker, so its module fixtures (a grading run several tests assert on, a
 built site) are built once. Files that share something are one unit, run on one worker in collection order:
