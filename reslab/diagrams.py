@@ -327,20 +327,30 @@ def _dot(g: Graph, title: str) -> graphviz.Digraph:
     return dot
 
 
-def draw(obj, title: str | None = None, size: int = 32, path=None) -> Diagram:
-    """Trace ``obj`` (a block, a net or a ``NetConfig``) and render its graph as SVG; ``path`` also saves it."""
+def _render(obj, title: str | None, size: int, format: str) -> tuple[Graph, bytes]:
     g = graph(obj, size)
     if title is None:
         title = type(obj).__name__ if not isinstance(obj, models.NetConfig) else "Net"
     try:
-        svg = _dot(g, title).pipe(format="svg", encoding="utf-8")
+        return g, _dot(g, title).pipe(format=format)
     except graphviz.ExecutableNotFound:
         raise RuntimeError("diagrams need Graphviz's 'dot' program: apt-get install graphviz "
                            "(scripts/setup.sh installs it)") from None
-    diagram = Diagram(g, svg)
+
+
+def draw(obj, title: str | None = None, size: int = 32, path=None) -> Diagram:
+    """Trace ``obj`` (a block, a net or a ``NetConfig``) and render its graph as SVG; ``path`` also saves it."""
+    g, svg = _render(obj, title, size, "svg")
+    diagram = Diagram(g, svg.decode("utf-8"))
     if path is not None:
         diagram.save(path)
     return diagram
+
+
+def png(obj, title: str | None = None, size: int = 32) -> bytes:
+    """``draw``'s picture as PNG bytes, for where an SVG cannot go: JupyterLab shows a markdown cell's image
+    attachment only when it is a raster image (the assignments' task text carries its block this way)."""
+    return _render(obj, title, size, "png")[1]
 
 
 @dataclass

@@ -73,7 +73,8 @@ def test_test_cells_are_the_checks(assignment):
     """One autograded test cell per part (grade_id = name, same points), calling the check with seed 0
     visibly and with a fixed other seed between the hidden-test markers; its solution cell is name_solution."""
     cells = read("solutions", assignment).cells
-    graded = {grade_id(c): c for c in cells if c.metadata.get("nbgrader", {}).get("grade")}
+    graded = {grade_id(c): c for c in cells if c.metadata.get("nbgrader", {}).get("grade")
+              and not c.metadata.nbgrader.get("solution")}  # a graded solution cell is a written answer
     solutions = {grade_id(c) for c in cells if c.metadata.get("nbgrader", {}).get("solution")}
     parts = checks.parts_for(assignment)
     assert sorted(graded) == sorted(p.name for p in parts)
