@@ -207,7 +207,8 @@ def test_a_crash_points_at_the_students_line_and_names_the_mistake(solved):
     assert re.fullmatch(
         r"Diagnosis: your code does not call super\(\).__init__\(\) before creating its layers.\n"
         r"BasicBlock against the library's identity-add block: constructing BasicBlock\(channels=\d+\) failed at "
-        r"line 3 of your cell( \(self.conv1 = nn.Conv2d\(channels, channels, 3, padding=1, bias=False\)\))?: "
+        r"line 3 of your cell( \(`self.conv1 = nn.Conv2d\(channels, channels, 3, padding=1, bias=False\)`\))? in "
+        r"BasicBlock.__init__: "
         r"AttributeError: cannot assign module before Module.__init__\(\) call \(hint: call super\(\).__init__\(\) "
         r"first in __init__\)",
         str(failed.value)), str(failed.value)
@@ -227,6 +228,68 @@ def test_a_visible_check_names_a_known_mistake(solved):
          "        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))\n        return F.relu(out) + x\n", ns)
     with pytest.raises(AssertionError, match="^Diagnosis: your code applies the ReLU before adding the shortcut\\.\n"):
         checks.run_in_kernel("a04_identity_add", "basic_block", ns, seed=0)
+
+
+SCALED_FORWARD = "class ScaledBlock(ScaledBlock):\n    def forward(self, x):\n        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))\n"
+
+
+@pytest.mark.parametrize("scaled,named", [
+    ("torch.full((out.shape[1], 1, 1), self.scale) * out", "without the input's dtype and device"),
+    ("torch.full((out.shape[1], 1, 1), self.scale, dtype=x.dtype) * out", "without the input's device"),
+    ("torch.full((out.shape[1], 1, 1), self.scale, device=x.device) * out", "without the input's dtype"),
+    ("(self.scale * out).double()", "without the input's dtype"),
+    ("self.scale * out.cpu()", "without the input's device"),
+    ("torch.full_like(out, self.scale) * out", ""),
+    ("out.new_full((out.shape[1], 1, 1), self.scale) * out", ""),
+    ("torch.tensor(self.scale) * out", ""),  # a 0-d tensor follows the other operand, on a GPU too
+    ("torch.tensor(self.scale, device=x.device).item() * out", ""),  # meta has no data for .item(): no verdict
+])
+def test_tensors_made_without_the_inputs_dtype_or_device_are_caught_and_named(solved, scaled, named):
+    """A float64 check alone passes a block that makes its tensors in the default dtype on the CPU: the check
+    also runs it in float32 (torch's default dtype switched to float64, so such a tensor shows) and on the
+    meta device; a forward that needs data on meta (``.item()``) gets no verdict rather than a wrong one."""
+    ns = dict(solved["a06_scaling"])
+    exec(SCALED_FORWARD + f"        return F.relu(x + {scaled})\n", ns)
+    key = answer_key.key("a06_scaling", "scaled_block")
+    inputs = key.make_inputs(np.random.default_rng(7))
+    outputs = checks.run(key.part.description, key.part.run_student, ns, inputs)
+    result = key.grade(outputs, inputs)
+    assert result.passed == (not named), result.message
+    if named:
+        assert result.message.startswith(f"Diagnosis: your code creates a tensor in forward {named} (or keeps one "
+                                          "that is not a registered parameter or buffer): make it with x.new_zeros"), \
+            result.message
+        assert torch.get_default_dtype() == torch.float32
+
+
+LAYERSCALE = ("def rescale(g, out):\n    return g[:, None] * out\n\n\n"
+              "class LayerScaleBlock(LayerScaleBlock):\n    def forward(self, x):\n"
+              "        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))\n{}")
+
+
+@pytest.mark.parametrize("forward,named", [
+    ("        g = self.gamma[:, None]\n        return F.relu(x + g * out)\n", True),  # the mistake, on other lines
+    ("        return F.relu(x + rescale(self.gamma, out))\n", False),  # the same error, raised in another function
+    ("        return F.relu(x + (self.gamma[:, None] + out))\n", False),  # the same error, raised by an addition
+])
+def test_a_crash_is_matched_by_where_it_happened_not_only_by_its_message(solved, forward, named):
+    """A crash names a known mistake only if it fails in the same function, in the same torch call on the
+    same shapes, with the same error as the mistake's code; the line may differ."""
+    sentence = "broadcasts gamma along the height axis (gamma[:, None]) instead of the channels"
+    key = answer_key.key("a06_scaling", "layerscale_block")
+    inputs = key.make_inputs(np.random.default_rng(2024))
+    found = key.mistake_outputs(inputs)
+    error = r": RuntimeError: The size of tensor a \(\d+\) must match the size of tensor b \(\d+\) at non-singleton"
+    assert re.search(r"failed in LayerScaleBlock.forward, calling torch's mul on shapes \(\d+, 1\), "
+                     r"\(\d, \d+, \d+, \d+\)" + error, found[sentence]), found[sentence]
+    ns = dict(solved["a06_scaling"])
+    exec(LAYERSCALE.format(forward), ns)
+    with pytest.raises(checks.CheckFailed) as failed:
+        checks.run(key.part.description, key.part.run_student, ns, inputs)
+    message = str(failed.value)
+    assert re.search(r"failed at line \d+ of your cell.*" + error, message), message
+    assert message.split(": RuntimeError")[1] == found[sentence].split(": RuntimeError")[1]  # the same error
+    assert checks.diagnose_failure(message, found) == (sentence if named else ""), message
 
 
 def test_wrong_gradients_get_a_hint_and_no_expected_values():
@@ -320,9 +383,24 @@ def test_the_resnet_check_demands_the_reference_accuracy():
 
 # --- every mistake loses its part, every valid alternative gets full marks (stock-nbgrader semantics) -------
 
+# the wrong variants whose visible check (seed 0, the stored mistakes) names the mistake, not only a generic hint;
+# benchmarks/bench_diagnosis.py counts the hidden checks' diagnoses per part
+NAMED = {"a01_cnn_basics": 15, "a02_gradients": 21, "a03_nested": 18, "a04_identity_add": 8,
+         "a05_projected_add": 13, "a06_scaling": 10, "a07_resnet": 20, "a08_beyond": 17}
+GENERIC = ("Diagnosis: your code gets the forward pass right but not the gradients",
+           "Diagnosis: your code is right in training mode but not in eval mode")
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_submissions_score_as_expected_in_process(assignment):
+    """Every valid variant passes and every wrong one fails (the visible checks, with the public seed's stored
+    mistakes, as in the student's kernel), and at least NAMED of the wrong ones are named."""
+    named = 0
     for submission in submissions(assignment):
-        _, passed = run_in_process(assignment, submission.sources)
+        _, failed = run_in_process(assignment, submission.sources)
         expected = {name: score > 0 for name, score in submission.expected.items()}
-        assert passed == expected, (submission.student, submission.about)
+        assert {name: not message for name, message in failed.items()} == expected, (submission.student, submission.about)
+        if submission.student.startswith("mistakes"):
+            named += sum("Diagnosis: your code " in failed[name] and not failed[name].startswith(GENERIC)
+                         for name in submission.about)
+    assert named >= NAMED[assignment], named

@@ -50,6 +50,9 @@ KEYS = [
             ("out = self.bn2(self.conv2(out))\n        return F.relu(x + self.scale * out)",
              "out = self.bn2(self.scale * self.conv2(out))\n        return F.relu(x + out)")],
         "makes the fixed scale a learnable parameter": [("self.scale = scale", "self.scale = nn.Parameter(torch.tensor(float(scale)))")],
+        "hard-codes the scale (0.1) instead of using the one it is given": [("self.scale * out", "0.1 * out")],
+        "scales the branch only in training mode, like dropout, instead of always": [
+            ("self.scale * out", "(self.scale * out if self.training else out)")],
     }),
     module_key(REZERO, ModuleCases(REZERO_MODULES, lambda channels: identity_add(channels, Scale(0.0, learnable=True)),
                                    block_cases()), {
@@ -60,6 +63,9 @@ KEYS = [
             ("out = self.bn2(self.conv2(out))\n        return F.relu(x + self.alpha * out)",
              "out = self.bn2(self.alpha * self.conv2(out))\n        return F.relu(x + out)")],
         "stores alpha as a plain tensor instead of an nn.Parameter": [("nn.Parameter(torch.zeros(()))", "torch.zeros(())")],
+        "freezes alpha (requires_grad=False), so it cannot learn": [
+            ("nn.Parameter(torch.zeros(()))", "nn.Parameter(torch.zeros(()), requires_grad=False)")],
+        "uses alpha as a Python number (.item()), so alpha gets no gradient": [("self.alpha * out", "self.alpha.item() * out")],
     }),
     module_key(LAYERSCALE, ModuleCases(LAYERSCALE_MODULES, lambda channels, init=0.1: identity_add(
         channels, Scale(init, channels, learnable=True)), layerscale_cases()), {
@@ -69,5 +75,11 @@ KEYS = [
         "uses one scalar for all channels instead of one per channel": [
             ("torch.full((channels,), float(init))", "torch.tensor(float(init))"), ("self.gamma[:, None, None]", "self.gamma")],
         "scales the last axis (the width) instead of the channels": [("self.gamma[:, None, None]", "self.gamma")],
+        "broadcasts gamma along the batch axis (gamma[:, None, None, None]) instead of the channels": [
+            ("self.gamma[:, None, None]", "self.gamma[:, None, None, None]")],
+        "broadcasts gamma along the height axis (gamma[:, None]) instead of the channels": [
+            ("self.gamma[:, None, None]", "self.gamma[:, None]")],
+        "multiplies by gamma.data, so gamma gets no gradient": [("self.gamma[:, None, None] * out",
+                                                                 "self.gamma.data[:, None, None] * out")],
     }),
 ]

@@ -78,6 +78,18 @@ KEYS = [
         "applies the ReLU before adding the shortcut": [("return F.relu(out + self.shortcut(x))",
                                                          "return F.relu(out) + self.shortcut(x)")],
         "leaves out bn3": [("out = self.bn3(self.conv3(out))", "out = self.conv3(out)")],
+        "strides the last 1x1 convolution instead of the 3x3": [
+            ("nn.Conv2d(width, out_ch, 1, bias=False)", "nn.Conv2d(width, out_ch, 1, stride, bias=False)"),
+            ("nn.Conv2d(width, width, 3, stride, 1, bias=False)", "nn.Conv2d(width, width, 3, 1, 1, bias=False)")],
+        "uses the identity shortcut whenever the stride is 1, whatever the channels": [
+            ("if stride == 1 and in_ch == out_ch:", "if stride == 1:")],
+        "expands to 2 * width channels instead of 4 * width": [("out_ch = 4 * width", "out_ch = 2 * width")],
+        "leaves out the BatchNorm after the projection": [
+            ("nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))",
+             "nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False))")],
+        "forgets the stride of the projection": [("nn.Conv2d(in_ch, out_ch, 1, stride, bias=False)",
+                                                  "nn.Conv2d(in_ch, out_ch, 1, bias=False)")],
+        "leaves out the ReLU after bn2": [("out = F.relu(self.bn2(self.conv2(out)))", "out = self.bn2(self.conv2(out))")],
     }),
     module_key(PREACT, ModuleCases(Modules("PreActBlock"), preact, expanding_cases(1)), {
         "applies a ReLU after the addition": [("return out + self.shortcut(x)",
@@ -89,6 +101,15 @@ KEYS = [
         "keeps the original order (conv, BN, ReLU) inside the branch": [
             ("out = self.conv1(F.relu(self.bn1(x)))\n        out = self.conv2(F.relu(self.bn2(out)))",
              "out = F.relu(self.bn1(self.conv1(x)))\n        out = F.relu(self.bn2(self.conv2(out)))")],
+        "applies the stride in the second convolution instead of the first": [
+            ("nn.Conv2d(in_ch, width, 3, stride, 1, bias=False)", "nn.Conv2d(in_ch, width, 3, 1, 1, bias=False)"),
+            ("nn.Conv2d(width, width, 3, 1, 1, bias=False)", "nn.Conv2d(width, width, 3, stride, 1, bias=False)")],
+        "uses the identity shortcut whenever the channels agree, whatever the stride": [
+            ("if stride == 1 and in_ch == width:", "if in_ch == width:")],
+        "forgets the stride of the projection": [("nn.Conv2d(in_ch, width, 1, stride, bias=False)",
+                                                  "nn.Conv2d(in_ch, width, 1, bias=False)")],
+        "leaves out the ReLU between bn2 and conv2": [("out = self.conv2(F.relu(self.bn2(out)))",
+                                                      "out = self.conv2(self.bn2(out))")],
     }),
     module_key(RESNET, ModuleCases(Modules("ResNet"), resnet, {
         "rand": CaseClass(net_case(1, 3, 3)),
@@ -102,5 +123,15 @@ KEYS = [
         "pools by the maximum instead of the average": [("F.adaptive_avg_pool2d(x, 1)", "F.adaptive_max_pool2d(x, 1)")],
         "applies the ReLU before the addition in its blocks": [("return F.relu(out + self.shortcut(x))",
                                                                 "return F.relu(out) + self.shortcut(x)")],
+        "hard-codes 10 classes instead of num_classes": [("nn.Linear(in_ch, num_classes)", "nn.Linear(in_ch, 10)")],
+        "hard-codes one input channel instead of in_channels": [("nn.Conv2d(in_channels, widths[0]", "nn.Conv2d(1, widths[0]")],
+        "hard-codes three stages instead of len(stages)": [("self.num_stages = len(stages)", "self.num_stages = 3")],
+        "pools with a fixed 2x2 window (right for 8x8 inputs only) instead of over the whole map": [
+            ("F.adaptive_avg_pool2d(x, 1).flatten(1)", "F.avg_pool2d(x, 2).flatten(1)")],
+        "squeezes the pooled output, which drops the batch axis of a batch of one": [
+            ("F.adaptive_avg_pool2d(x, 1).flatten(1)", "F.adaptive_avg_pool2d(x, 1).squeeze()")],
+        "strides every block of the later stages, not only their first": [
+            ("2 if i > 0 and j == 0 else 1", "2 if i > 0 else 1")],
+        "gives every stage stages[0] blocks": [("for j in range(count):", "for j in range(stages[0]):")],
     }),
 ]

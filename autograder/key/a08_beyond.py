@@ -139,7 +139,7 @@ KEYS = [
         "scales the shortcut instead of the branch at evaluation": [
             (f"return F.relu(self.survival * {BRANCH} + identity)", f"return F.relu({BRANCH} + self.survival * identity)")],
         "draws a decision for every image instead of one for the whole batch": [
-            (ONE_DRAW, "            keep = (torch.rand(x.shape[0], 1, 1, 1) < self.survival).to(x.dtype)\n"
+            (ONE_DRAW, "            keep = (torch.rand(x.shape[0], 1, 1, 1, device=x.device) < self.survival).to(x.dtype)\n"
                        "            return F.relu(keep * self.bn2(")],
         "decides once, in __init__, instead of at every training pass": [
             ("        self.survival = survival\n",

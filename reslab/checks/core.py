@@ -93,7 +93,12 @@ PHRASES = {
     "both_happen": "whether the branch is sometimes kept and sometimes dropped",
     "rate": "how often the branch is kept (should be about survival of the passes)",
     "eval_fixed": "whether eval mode gives the same output every time",
+    "float32": "whether a float32 input gives a float32 output", "device": "whether the output stays on the input's device",
 }
+PORTABLE = ("float32", "device")  # the last part of the keys that say whether a module follows its input's dtype and device
+ELSEWHERE = ("creates a tensor in forward without the input's {}(or keeps one that is not a registered parameter or "
+             "buffer): make it with x.new_zeros(...), torch.zeros_like(x) or torch.zeros(..., dtype=x.dtype, "
+             "device=x.device)")
 
 
 def phrase(key: str, labels: dict | None = None) -> str:
@@ -117,9 +122,15 @@ def matches(outputs: Arrays, expected: Arrays, rtol: float) -> list[str]:
     return [key for key, want in expected.items() if not rel_error(outputs[key], want) <= rtol]
 
 
+def portable(key: str) -> bool:
+    return key.rpartition(".")[2] in PORTABLE
+
+
 def diagnose(outputs, mistakes: dict[str, Arrays], rtol: float) -> str:
-    """The first known mistake whose outputs the student's match, or ''."""
+    """The first known mistake whose outputs the student's match, or ''; whether the code follows its input's
+    dtype and device is left out (a mistake made with tensors on the CPU is still that mistake)."""
     for sentence, theirs in mistakes.items():
+        theirs = {k: v for k, v in theirs.items() if not portable(k)}
         if isinstance(outputs, dict) and theirs and theirs.keys() <= outputs.keys() and all(
                 type(outputs[k]) is np.ndarray and outputs[k].shape == v.shape and outputs[k].dtype == v.dtype
                 for k, v in theirs.items()) and not matches(outputs, theirs, max(rtol, 1e-6)):
@@ -127,16 +138,19 @@ def diagnose(outputs, mistakes: dict[str, Arrays], rtol: float) -> str:
     return ""
 
 
-_WHERE = re.compile(r" at line \d+ of your cell( \(.*?\))?(?=:)")
+_WHERE = re.compile(r" at line \d+ of your cell( \(`[^`]*`\))?")
 
 
 def failure(message: str) -> str:
-    """A failure message without what differs between two codes making the same mistake (lines, source)."""
+    """A failure message without what differs between two codes making the same mistake (the line and its
+    source); what stays is the step and case, the function that raised, the torch call and its shapes, and
+    the error."""
     return _WHERE.sub("", message)
 
 
 def diagnose_failure(message: str, failures: dict[str, str]) -> str:
-    """The first known mistake that fails the check the same way, or ''."""
+    """The first known mistake that fails the check the same way (``failure``: in the same function, torch call
+    and shapes, with the same error; not by the error's message alone), or ''."""
     if "Diagnosis: " in message:  # the failure names its cause already
         return ""
     return next((sentence for sentence, theirs in failures.items() if theirs == failure(message)), "")
@@ -169,17 +183,32 @@ def score(part: Part, outputs, expected: Arrays, mistakes: dict | None = None) -
                f" against the reference implementation (tolerance {part.rtol:.0e})")
     if len(bad) > 1:
         message += f"; {len(bad) - 1} more quantit{'y is' if len(bad) == 2 else 'ies are'} off too"
-    mistake = diagnose(outputs, arrays, part.rtol) or pattern(bad, expected)
+    rest = [key for key in bad if not portable(key)]
+    moved = elsewhere(bad)
+    mistake = diagnose(outputs, arrays, part.rtol) or pattern(rest, expected) if rest else ""
+    mistake = f"{mistake}, and {moved}" if mistake and moved else mistake or moved
     return Result(part.name, 0.0, full, False, with_diagnosis(message, mistake), mistake)
 
 
+def elsewhere(bad: list[str]) -> str:
+    """What the dtype and device checks that failed say the code does, or ''."""
+    failed = {key.rpartition(".")[2] for key in bad if portable(key)}
+    if not failed:
+        return ""
+    return ELSEWHERE.format("device " if failed == {"device"} else "dtype " if failed == {"float32"} else "dtype and device ")
+
+
 def pattern(bad: list[str], expected: Arrays) -> str:
-    """A mistake told by *which* quantities are off, when no known mistake matches the outputs exactly; the
-    BatchNorm hint only where the part's module has BatchNorm (running statistics among its outputs)."""
+    """A mistake told by *which* quantities are off, when no known mistake matches the outputs exactly: only
+    gradients, only initial values, or (the BatchNorm hint, only where the part's module has BatchNorm, i.e.
+    running statistics among its outputs) only eval mode and the state after training."""
     fields = [set(key.split(".")) for key in bad]
     if all(f & {"dx", "grad"} for f in fields):
         return ("gets the forward pass right but not the gradients: look for .detach(), .data, numpy round trips "
                 "or in-place operations")
+    if all("fresh" in f for f in fields):
+        names = sorted({key.rpartition(".")[2] for key in bad})
+        return f"starts {' and '.join(names)} at a value other than the task's"
     if all(f & {"eval", "after"} for f in fields) and any(".running_" in key for key in expected):
         return ("is right in training mode but not in eval mode: BatchNorm must use (and update) its running "
                 "statistics, so no F.batch_norm(..., training=True) and no .train() inside forward")

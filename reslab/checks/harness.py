@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import linecache
 import re
 import sys
 import sysconfig
@@ -24,7 +25,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode, _get_current_function_mode as _current_function_mode
 from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode as _current_dispatch_mode
 
-from .core import Arrays, CheckFailed
+from .core import ELSEWHERE, Arrays, CheckFailed
 
 RESLAB = str(Path(__file__).resolve().parents[1])
 _LIBRARY_DIRS = tuple(str(Path(p).resolve()) for p in (
@@ -55,11 +56,41 @@ def _in_library(filename: str) -> bool:
 
 
 def student_line(tb) -> str:
-    """`` at line N of your cell (source)`` of the innermost frame in the student's own code, if any."""
-    for frame in reversed(traceback.extract_tb(tb)):
-        if not _in_library(frame.filename):
-            return f" at line {frame.lineno} of your cell{' (' + frame.line.strip() + ')' if frame.line else ''}"
+    """`` at line N of your cell (`source`) in Class.method`` of the innermost frame in the student's own code,
+    if any: the line for the student to find it, the function (and ``calling``) for matching a crash to a
+    known mistake, whose line differs (``core.failure`` drops the line and its source, nothing else)."""
+    for frame, lineno in reversed(list(traceback.walk_tb(tb))):
+        if not _in_library(frame.f_code.co_filename):
+            source = linecache.getline(frame.f_code.co_filename, lineno, frame.f_globals).strip().replace("`", "'")
+            function = frame.f_code.co_qualname
+            return (f" at line {lineno} of your cell{f' (`{source}`)' if source else ''}"
+                    f"{'' if function == '<module>' else f' in {function}'}")
     return ""
+
+
+def calling(err: BaseException) -> str:
+    """``, calling torch's conv2d on shapes (2, 3, 5, 6), (4, 5, 3, 3)``: the torch call that raised (``_Where``)."""
+    return f", calling torch's {err._torch_call}" if hasattr(err, "_torch_call") else ""
+
+
+class _Where(TorchFunctionMode):
+    """Note on an exception which torch call raised it and on what shapes, so that a crash is matched to a known
+    mistake by the operation that failed and not by its message alone."""
+
+    def __torch_function__(self, func, types_, args=(), kwargs=None):
+        try:
+            return func(*args, **(kwargs or {}))
+        except Exception as err:
+            if not hasattr(err, "_torch_call") and not isinstance(err, CheckFailed):
+                with contextlib.suppress(AttributeError):  # an exception type without a __dict__
+                    err._torch_call = f"{getattr(func, '__name__', 'call')} on shapes {_shapes(args)}"
+            raise
+
+
+def _shapes(args) -> str:
+    tensors = [a for arg in args for a in (arg if isinstance(arg, (list, tuple)) else (arg,))
+               if isinstance(a, torch.Tensor)]
+    return ", ".join(str(tuple(t.shape)) for t in tensors[:4]) or "none"
 
 
 def explain(err: BaseException) -> str:
@@ -80,13 +111,13 @@ def step(what: str):
     except NotImplementedError:
         raise CheckFailed("not implemented yet (a stub still raises NotImplementedError)") from None
     except Exception as err:  # the student's code may raise anything
-        raise CheckFailed(f"{what} failed{student_line(err.__traceback__)}: {explain(err)}") from None
+        raise CheckFailed(f"{what} failed{student_line(err.__traceback__)}{calling(err)}: {explain(err)}") from None
 
 
 def run(description: str, run_student: Callable[[dict, Arrays], Arrays], namespace: dict, inputs: Arrays) -> Arrays:
     """``run_student``, isolated; any error becomes a CheckFailed prefixed with the part's description."""
     try:
-        with isolated(), step("your code"):
+        with isolated(), step("your code"), _Where():
             return run_student(namespace, inputs)
     except CheckFailed as err:
         raise CheckFailed(f"{description}: {err}") from None
@@ -328,8 +359,7 @@ def forward_backward(module_: nn.Module, x: np.ndarray, dout: np.ndarray | None,
         out = module_(inp)
     out = tensor_out(out, None if dout is None else dout.shape, what)
     if out.dtype != inp.dtype:
-        raise CheckFailed(f"{what} returned {out.dtype} for a {inp.dtype} input: make new tensors with the input's "
-                          "dtype and device (e.g. x.new_zeros(...) or torch.zeros(..., dtype=x.dtype))")
+        raise CheckFailed(f"{what} returned {out.dtype} for a {inp.dtype} input. Diagnosis: your code {ELSEWHERE.format('dtype ')}")
     result = {"out": array(out, what)}
     if dout is None:
         return result
@@ -344,11 +374,58 @@ def forward_backward(module_: nn.Module, x: np.ndarray, dout: np.ndarray | None,
     return result
 
 
+# an error of a forward on the meta device that says a tensor is elsewhere (not, e.g., that .item() has no data)
+_NOT_ON_META = re.compile(r"is not on the expected device|on the same device|Cannot copy out of meta tensor")
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype):
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
+def portable(module_: nn.Module, x: np.ndarray, modes) -> Arrays:
+    """Whether the module follows its input's dtype and device, as a model moved to a GPU or run in lower
+    precision must: ``float32`` is 1 if a float32 input gives a float32 output in every mode while torch's
+    default dtype is float64 (so a tensor made in forward without dtype=x.dtype shows), and ``device`` is 1
+    unless a forward on the meta device (shapes only, no data) returns elsewhere or meets a tensor that is not
+    on it. A forward that fails on meta for any other reason (e.g. ``.item()`` needs data) tells nothing: 1.
+    Run last: it converts the module."""
+    kept = 1.0
+    try:
+        with default_dtype(torch.float64), torch.no_grad():
+            module_.float()
+            for mode in modes:
+                out = module_.train(mode == "train")(torch.from_numpy(x).float())
+                kept = min(kept, float(isinstance(out, torch.Tensor) and out.dtype == torch.float32))
+    except Exception:  # noqa: BLE001 - the float64 run worked: a failure in float32 is the dtype's
+        kept = 0.0
+    return {"float32": np.array(kept), "device": np.array(_stays_on_meta(module_, x, modes))}
+
+
+def _stays_on_meta(module_: nn.Module, x: np.ndarray, modes) -> float:
+    try:
+        with torch.no_grad():
+            module_.to("meta")
+            for mode in modes:
+                out = module_.train(mode == "train")(torch.from_numpy(x).to("meta"))
+                if isinstance(out, torch.Tensor) and out.device.type != "meta":
+                    return 0.0
+    except Exception as err:  # noqa: BLE001 - the student's code may raise anything
+        return 0.0 if _NOT_ON_META.search(str(err)) else 1.0
+    return 1.0
+
+
 def module_io(module_, weights: Arrays, x: np.ndarray, dout: np.ndarray | None, what: str, modes=("train", "eval"),
-              keys: Callable[[str], str] = str, fresh: tuple = ()) -> Arrays:
+              keys: Callable[[str], str] = str, fresh: tuple = (), movable: bool = True) -> Arrays:
     """Load ``weights`` into ``module_`` in float64 and run it on ``x`` in each of ``modes``: outputs, input
     and parameter gradients, and (after training mode) the buffers such as BatchNorm's running statistics;
-    also which parameters require gradients, and the initial values of the ``fresh`` entries."""
+    also which parameters require gradients, the initial values of the ``fresh`` entries and, if ``movable``,
+    whether it follows its input's dtype and device (``portable``)."""
     module_ = module(module_, what).double()
     result = load(module_, weights, what, keys, fresh)
     named = dict(module_.named_parameters())
@@ -365,7 +442,7 @@ def module_io(module_, weights: Arrays, x: np.ndarray, dout: np.ndarray | None, 
             case.update({f"after.{k}": array(state[keys(k)], what).reshape(v.shape) for k, v in weights.items()
                          if keys(k) not in named and np.issubdtype(v.dtype, np.floating)})
         result.update(case if mode == "train" else prefixed("eval", case))
-    return result
+    return {**result, **portable(module_, x, modes)} if movable else result
 
 
 def accuracy(logits: np.ndarray, y: np.ndarray) -> Arrays:
@@ -441,7 +518,7 @@ class Modules:
                 case = module_io(made, weights, x, dout, what, modes, keys=keys, fresh=self.fresh)
             else:
                 weights = weights or reference_weights(model)
-                case = accuracy(module_io(made, weights, x, None, what, ("eval",), keys)["eval.out"], y)
+                case = accuracy(module_io(made, weights, x, None, what, ("eval",), keys, movable=False)["eval.out"], y)
             results.update(prefixed(label, case))
         return results
 

@@ -71,12 +71,13 @@ def submissions(assignment: str) -> list[Submission]:
     return result
 
 
-def run_in_process(assignment: str, sources: dict, tests: bool = True) -> tuple[dict, dict[str, bool]]:
+def run_in_process(assignment: str, sources: dict, tests: bool = True) -> tuple[dict, dict[str, str]]:
     """Stock-nbgrader semantics without a kernel: run the source notebook top to bottom with these solution
-    cells (released stubs for the others), errors allowed; the notebook's globals afterwards and which test
-    cells (visible and hidden checks) passed. ``tests=False`` skips the test cells."""
+    cells (released stubs for the others), errors allowed; the notebook's globals afterwards and, for each test
+    cell (visible and hidden checks), '' if it passed or else the message it failed with (what the student
+    reads). ``tests=False`` skips the test cells."""
     released = {grade_id(c): c.source for c in read("exercises", assignment).cells}
-    namespace, passed = {"__name__": "__main__"}, {}
+    namespace, failed = {"__name__": "__main__"}, {}
     for cell in read("solutions", assignment).cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code" or (meta.get("grade") and not tests):
@@ -84,9 +85,9 @@ def run_in_process(assignment: str, sources: dict, tests: bool = True) -> tuple[
         source = sources.get(grade_id(cell), released[grade_id(cell)]) if meta.get("solution") else cell.source
         try:
             exec(compile(source, f"<cell {grade_id(cell)}>", "exec"), namespace)
-            ok = True
-        except Exception:  # a student's cell may fail; nbgrader goes on
-            ok = False
+            message = ""
+        except Exception as err:  # a student's cell may fail; nbgrader goes on
+            message = str(err) or type(err).__name__
         if meta.get("grade"):
-            passed[grade_id(cell)] = ok
-    return namespace, passed
+            failed[grade_id(cell)] = message
+    return namespace, failed

@@ -20,6 +20,10 @@ MISTAKES = {
             ("return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))",
              "out = torch.zeros(x.shape[0], x.shape[1] + self.extra_channels, *x.shape[2:])\n"
              "        out[:, :x.shape[1]] = x\n        return out")],
+        "zeros made on the CPU, then concatenated": [
+            ("return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))",
+             "zeros = torch.zeros(x.shape[0], self.extra_channels, *x.shape[2:], dtype=x.dtype)\n"
+             "        return torch.cat([x, zeros], dim=1)")],
         "a hard-coded stride of 2": [("x[:, :, ::self.stride, ::self.stride]", "x[:, :, ::2, ::2]")],
         "subsamples the rows only": [("x[:, :, ::self.stride, ::self.stride]", "x[:, :, ::self.stride]")],
     },

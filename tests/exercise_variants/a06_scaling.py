@@ -14,6 +14,9 @@ MISTAKES = {
                                                    "return F.relu(x + (self.scale * out if self.training else out))")],
         "a frozen parameter": [("self.scale = scale",
                                 "self.scale = nn.Parameter(torch.tensor(float(scale)), requires_grad=False)")],
+        "scales the sum": [("return F.relu(x + self.scale * out)", "return F.relu(self.scale * (x + out))")],
+        "the scale as a one-element tensor made in forward (CPU, default dtype)": [
+            ("return F.relu(x + self.scale * out)", "scale = torch.tensor([self.scale])\n        return F.relu(x + scale * out)")],
     },
     "rezero_block": {
         "alpha starts at 1": [("torch.zeros(())", "torch.ones(())")],
@@ -26,6 +29,7 @@ MISTAKES = {
         "alpha starts small, not at 0": [("torch.zeros(())", "torch.full((), 1e-3)")],
         "alpha used as a Python number": [("self.alpha * out", "self.alpha.item() * out")],
         "bn2 always uses batch statistics": [('out = self.bn2(self.conv2(out))', 'out = F.batch_norm(self.conv2(out), self.bn2.running_mean, self.bn2.running_var, self.bn2.weight, self.bn2.bias, training=True)')],
+        "alpha drawn at random": [("torch.zeros(())", "torch.randn(())")],
     },
     "layerscale_block": {
         "one scalar for all channels": [("torch.full((channels,), float(init))", "torch.tensor(float(init))"),
@@ -41,6 +45,9 @@ MISTAKES = {
         "one BatchNorm shared by both convolutions": [("        self.bn2 = nn.BatchNorm2d(channels)\n        self.gamma",
                                                        "        self.bn2 = self.bn1\n        self.gamma")],
         "gamma's data used, so it gets no gradient": [("self.gamma[:, None, None] * out", "self.gamma.data[:, None, None] * out")],
+        "gamma reshaped through a view made on the CPU": [
+            ("return F.relu(x + self.gamma[:, None, None] * out)",
+             "shape = torch.ones(1, out.shape[1], 1, 1)\n        return F.relu(x + self.gamma.view_as(shape[0]) * shape * out)")],
     },
 }
 

@@ -16,6 +16,10 @@ MISTAKES = {
         "the identity whenever the stride is 1 (channels ignored)": [("if stride == 1 and in_ch == out_ch:", "if stride == 1:")],
         "an expansion of 2": [("out_ch = 4 * width", "out_ch = 2 * width")],
         "no ReLU after bn2": [("out = F.relu(self.bn2(self.conv2(out)))", "out = self.bn2(self.conv2(out))")],
+        "no BatchNorm on the projection": [("nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))",
+                                            "nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False))")],
+        "the projection without the stride": [("nn.Conv2d(in_ch, out_ch, 1, stride, bias=False)",
+                                               "nn.Conv2d(in_ch, out_ch, 1, bias=False)")],
         "bn3 always uses batch statistics": [("out = self.bn3(self.conv3(out))",
                                               "out = F.batch_norm(self.conv3(out), self.bn3.running_mean, self.bn3.running_var, "
                                               "self.bn3.weight, self.bn3.bias, training=True)")],
@@ -34,6 +38,8 @@ MISTAKES = {
                                                   "nn.Conv2d(width, width, 3, stride, 1, bias=False)")],
         "the identity whenever the channels agree (stride ignored)": [("if stride == 1 and in_ch == width:", "if in_ch == width:")],
         "no ReLU before conv2": [("out = self.conv2(F.relu(self.bn2(out)))", "out = self.conv2(self.bn2(out))")],
+        "the projection without the stride": [("nn.Conv2d(in_ch, width, 1, stride, bias=False)",
+                                               "nn.Conv2d(in_ch, width, 1, bias=False)")],
         "bn1 always uses batch statistics": [("out = self.conv1(F.relu(self.bn1(x)))",
                                               "out = self.conv1(F.relu(F.batch_norm(x, self.bn1.running_mean, self.bn1.running_var, "
                                               "self.bn1.weight, self.bn1.bias, training=True)))")],
@@ -58,6 +64,9 @@ MISTAKES = {
              "            blocks += [BasicBlock(width, width)] * (count - 1)\n"
              "            in_ch = width\n")],
         "every stage gets stages[0] blocks": [("for j in range(count):", "for j in range(stages[0]):")],
+        "strides every block of the later stages": [("2 if i > 0 and j == 0 else 1", "2 if i > 0 else 1")],
+        "flattens with a view on a fixed batch size": [("F.adaptive_avg_pool2d(x, 1).flatten(1)",
+                                                        "F.adaptive_avg_pool2d(x, 1).view(2, -1)")],
         "the blocks' identity whenever the channels agree": [("if stride == 1 and in_ch == out_ch:", "if in_ch == out_ch:")],
     },
 }

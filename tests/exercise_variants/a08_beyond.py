@@ -74,6 +74,12 @@ MISTAKES = {
             ("class StochasticDepthBlock", TORCHVISION + "class StochasticDepthBlock"),
             (TRAINING + ONE_DRAW + EVAL,
              f"        return F.relu(stochastic_depth({BRANCH}, 1 - self.survival, 'batch', self.training) + identity)")],
+        "a whole-batch Bernoulli mask made on the CPU": [
+            (ONE_DRAW, f"            mask = torch.bernoulli(torch.full((1, 1, 1, 1), self.survival, dtype=x.dtype))\n"
+                       f"            return F.relu({BRANCH} * mask + identity)\n")],
+        "a uniform draw made on the CPU, compared with survival, mask as a float": [
+            (ONE_DRAW, "            alive = (torch.rand(1) < self.survival).float()\n"
+                       f"            return F.relu(alive * {BRANCH} + identity)\n")],
         "a mask drawn with 1 - survival": [
             (ONE_DRAW, f"            mask = torch.bernoulli(torch.tensor(1 - self.survival, dtype=x.dtype))\n"
                        f"            return F.relu(mask * {BRANCH} + identity)\n")],
@@ -121,7 +127,7 @@ VALID = {
              "            return F.relu(self.survival * self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + identity)\n"
              "        if self.training:")],
         "the branch times a Bernoulli mask over the whole batch": [
-            (ONE_DRAW, f"            mask = torch.bernoulli(torch.full((1, 1, 1, 1), self.survival, dtype=x.dtype))\n"
+            (ONE_DRAW, f"            mask = torch.bernoulli(torch.full((1, 1, 1, 1), self.survival, dtype=x.dtype, device=x.device))\n"
                        f"            return F.relu({BRANCH} * mask + identity)\n")],
         "torchvision's stochastic_depth in batch mode, times survival": [
             ("class StochasticDepthBlock", TORCHVISION + "class StochasticDepthBlock"),
