@@ -177,15 +177,18 @@ def reference_runs(names: list[str], recompute: bool = False, folder=None) -> di
 
 
 def seed_runs(names: list[str], folder=None, recomputed: dict[str, Run] | None = None) -> dict[str, list[Run]]:
-    """Every shipped seed of each reference model, seed order: what a spread over seeds is made of.
-    ``recomputed`` (from ``reference_runs(..., recompute=True)``) replaces seed 0 of the models it holds."""
+    """The shipped seeds of each reference model, seed order: what a spread over seeds is made of. Only the
+    seeds that every named model has, so that comparisons pair seed with seed while a suite is still being
+    trained. ``recomputed`` (from ``reference_runs(..., recompute=True)``) replaces seed 0 of its models."""
     from . import reference
 
     folder = folder or reference.FOLDER
+    entries = {name: reference.seeds(name, folder) for name in names}
+    shared = set.intersection(*({e["seed"] for e in found} for found in entries.values())) if names else set()
     runs = {}
     for name in names:
         runs[name] = []
-        for entry in reference.seeds(name, folder):
+        for entry in (e for e in entries[name] if e["seed"] in shared):
             if recomputed and name in recomputed and entry["seed"] == 0:
                 runs[name].append(recomputed[name])
                 continue
