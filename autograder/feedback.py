@@ -25,6 +25,7 @@ import shutil
 import traceback
 from pathlib import Path
 
+import jinja2
 import nbformat
 from latex2mathml.converter import convert as latex_to_mathml
 from nbconvert import HTMLExporter
@@ -34,6 +35,7 @@ from .course import Course
 from .notebook import BadSubmission, open_folder, read_file
 from .sanitise import CONTAINED, HEAD, sanitise, sanitise_page
 
+ATTACHMENT = re.compile(r"attachment:([^\s()\"'<>]+)")
 MATH = re.compile(r"\$\$(.+?)\$\$|\$([^$\n]+?)\$", re.S)
 MARKDOWN_CELL = 20_000  # characters of one markdown cell (or markdown output) rendered as markdown
 MARKDOWN_TOTAL = 200_000  # characters of markdown rendered per notebook
@@ -41,17 +43,18 @@ RENDER_SECONDS = 60.0  # wall time to render one student's page
 OUTPUT_TYPES = ("text/plain", "text/html", "text/markdown", "image/png", "image/jpeg")  # others are left out
 
 
-class _Markdown:
+class Markdown:
     """Markdown to HTML with maths as MathML, sanitised before the template sees it, within the notebook's
-    markdown budget (one per page)."""
+    markdown budget (one per page); images attached to the cell (``attachment:NAME``) as PNG/JPEG data."""
 
     def __init__(self):
         self.left = MARKDOWN_TOTAL
 
-    def __call__(self, source: str) -> str:
+    def __call__(self, source: str, attachments=None) -> str:
         if len(source) > min(MARKDOWN_CELL, self.left):
             return f"<pre>{html.escape(source)}</pre>"
         self.left -= len(source)
+        source = ATTACHMENT.sub(lambda match: _attachment(attachments, match.group(1)), source)
         prefix, maths = f"math{secrets.token_hex(8)}x", []
 
         def replace(match):
@@ -64,6 +67,17 @@ class _Markdown:
 
         rendered = markdown2html_mistune(MATH.sub(replace, source))  # TeX out of markdown's way first
         return sanitise(re.sub(f"{prefix}(\\d+)x", lambda m: maths[int(m.group(1))], rendered))
+
+
+def _attachment(attachments, name: str) -> str:
+    """A cell's attached PNG/JPEG as a data URL; anything else (missing, another type, not base64) as a URL the
+    sanitiser drops, so the image's alt text shows instead of nbconvert failing the whole page."""
+    attached = attachments.get(name) if isinstance(attachments, dict) else None
+    for mime in ("image/png", "image/jpeg"):
+        data = attached.get(mime) if isinstance(attached, dict) else None
+        if isinstance(data, str) and _base64(data):
+            return f"data:{mime};base64,{''.join(data.split())}"
+    return "missing-attachment"
 
 
 def _outputs(nb):
@@ -98,7 +112,9 @@ def notebook_html(nb) -> tuple[str, str]:
     nb.metadata.pop("widgets", None)
     _outputs(nb)
     exporter = HTMLExporter(template_name="lab")
-    exporter.register_filter("markdown2html", _Markdown())
+    markdown = Markdown()
+    exporter.register_filter("markdown2html", jinja2.pass_context(
+        lambda context, source: markdown(source, context.get("cell", {}).get("attachments"))))
     exporter.register_filter("strip_files_prefix", lambda text: text)  # quadratic regexes; we serve no files
     page = exporter.from_notebook_node(nb)[0]
     head, _, rest = page.partition("<body")

@@ -24,12 +24,12 @@ if c.CourseDirectory.root not in sys.path:
     sys.path.insert(0, c.CourseDirectory.root)
 # zip_collect: refuse archives with absolute paths, "..", links or device files (see autograder/collect.py)
 c.ZipCollectApp.extractor_plugin = "autograder.collect.SafeExtractor"
-# One way to grade (autograder/stock.py): stock `nbgrader autograde` (and formgrader's Autograde) refuses, naming
-# the trusted grader; generate_feedback (and Generate Feedback) runs `python -m autograder feedback`;
+# One way to grade (autograder/stock.py): `nbgrader autograde` (and formgrader's Autograde) runs
+# `python -m autograder grade`; generate_feedback (and Generate Feedback) runs `python -m autograder feedback`;
 # release_feedback releases only the trusted grader's pages. AUTOGRADER_ALLOW_STOCK_AUTOGRADE=1 restores stock
 # nbgrader (trusted code only; see autograder/README.md).
 if os.environ.get("AUTOGRADER_ALLOW_STOCK_AUTOGRADE") != "1":
-    c.Autograde.exporter_class = "autograder.stock.RefuseStockAutograde"
+    c.Autograde.exporter_class = "autograder.stock.TrustedAutograde"
     c.GenerateFeedback.exporter_class = "autograder.stock.TrustedFeedback"
     c.ExchangeFactory.release_feedback = "autograder.stock.ReleaseTrustedFeedback"
 # formgrader's manual-grading page shows each submission rebuilt and sanitised: no student script runs there

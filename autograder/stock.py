@@ -1,10 +1,11 @@
-"""One way to grade, whatever the instructor clicks: nbgrader's own commands and formgrader's buttons either run
-the trusted grader or refuse, naming the command to use. Each hooks in through nbgrader's configuration
+"""One way to grade, whatever the instructor clicks: nbgrader's own commands and formgrader's buttons run the
+trusted grader, or refuse, naming the command to use. Each hooks in through nbgrader's configuration
 (``autograder/nbgrader_config.py``), never by patching nbgrader:
 
-- ``nbgrader autograde`` and formgrader's *Autograde* refuse (``Autograde.exporter_class``): stock autograde
-  runs student code unsandboxed, with the hidden tests in the student's kernel. nbgrader builds the converter's
-  exporter before it touches any submission or graded folder, so nothing in ``autograded/`` is deleted.
+- ``nbgrader autograde`` and formgrader's *Autograde* run ``python -m autograder grade``
+  (``Autograde.exporter_class``): stock autograde runs student code unsandboxed, with the hidden tests in the
+  student's kernel. nbgrader builds the converter's exporter before it touches any submission or graded folder,
+  and the exporter leaves it nothing to convert, so stock nbgrader neither runs nor deletes anything.
 - ``nbgrader generate_feedback`` and formgrader's *Generate Feedback* (per student and for all) run
   ``python -m autograder feedback`` (``GenerateFeedback.exporter_class``) instead of writing stock pages, which
   load MathJax from a CDN and carry no Content-Security-Policy.
@@ -24,52 +25,63 @@ import re
 import subprocess
 import sys
 
-from nbconvert.exporters import Exporter, NotebookExporter
+from nbconvert.exporters import Exporter
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from nbgrader.converters.base import NbGraderException
 from nbgrader.exchange.default.release_feedback import ExchangeReleaseFeedback
 
-from .feedback import _Markdown
+from .feedback import Markdown
 from .sanitise import CONTAINED, HEAD, sanitise
 
-OPT_IN = "AUTOGRADER_ALLOW_STOCK_AUTOGRADE"
-MESSAGE = ("stock nbgrader autograde is switched off for this course: it runs student code unsandboxed and "
-           "can be fooled. Grade with the trusted grader instead: python -m autograder grade ASSIGNMENT "
-           f"[--student ID]. To run stock nbgrader anyway (trusted code only), set {OPT_IN}=1.")
 FEEDBACK = "python -m autograder feedback ASSIGNMENT [--student ID]"
 TRUSTED_PAGE = f"<!DOCTYPE html><html><head>{HEAD}"  # how every page of autograder.feedback begins
 
 
-class RefuseStockAutograde(NotebookExporter):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.log.error(MESSAGE)
-        raise NbGraderException(MESSAGE)
+class TrustedCommand(Exporter):
+    """Runs the trusted grader's ``command`` for the converter's assignment (and student), then leaves the stock
+    converter nothing to convert, so stock nbgrader runs no student code, writes no page and deletes nothing."""
 
-
-class TrustedFeedback(Exporter):
-    """Runs the trusted grader's feedback for the converter's assignment (and student), then leaves the stock
-    converter nothing to convert, so no stock page is written and no trusted page deleted."""
+    command = ""
 
     def __init__(self, *args, parent=None, **kwargs):
         super().__init__(*args, parent=parent, **kwargs)
         coursedir = parent.coursedir
         assignment, student = coursedir.assignment_id, coursedir.student_id
+        usage = f"python -m autograder {self.command} ASSIGNMENT [--student ID]"
         if not assignment or glob.has_magic(assignment) or (student != "*" and glob.has_magic(student)):
-            raise NbGraderException(f"feedback is written by the trusted grader, one assignment at a time: {FEEDBACK}")
-        command = [sys.executable, "-m", "autograder", "--course-dir", coursedir.root, "feedback", assignment]
+            self._fail(f"this course grades with the trusted grader, one assignment at a time: {usage}")
+        command = [sys.executable, "-m", "autograder", "--course-dir", coursedir.root, self.command, assignment]
         if student and student != "*":
             command += ["--student", student]
-        self.log.info("Feedback by the trusted grader: python %s", " ".join(command[1:]))
+        self.log.info("Run by the trusted grader: python %s", " ".join(command[1:]))
         done = subprocess.run(command, cwd=coursedir.root, capture_output=True, text=True)
+        stderr = [line.rpartition("\r")[2] for line in done.stderr.split("\n")]  # a progress bar's last state
         if done.returncode:
-            raise NbGraderException(f"python -m autograder feedback failed: {done.stderr.strip()}")
+            self._fail(f"python {' '.join(command[1:])} exited {done.returncode}:\n"
+                       + "\n".join(done.stdout.splitlines() + stderr).strip())
         for line in done.stdout.splitlines():
-            self.log.info("Wrote %s", line)
-        for line in done.stderr.splitlines():  # a student whose page could not be written, and why
+            self.log.info("%s", line)
+        for line in filter(str.strip, stderr):  # e.g. a student whose page could not be written, and why
             self.log.warning("%s", line)
         parent.assignments = {}
+
+    def _fail(self, message: str):
+        """nbgrader's command line exits 1 on NbGraderException without a word: the reason goes to the log."""
+        self.log.error("%s", message)
+        raise NbGraderException(message)
+
+
+class TrustedAutograde(TrustedCommand):
+    """``nbgrader autograde`` and formgrader's Autograde: the trusted grader grades, sandboxed."""
+
+    command = "grade"
+
+
+class TrustedFeedback(TrustedCommand):
+    """``nbgrader generate_feedback`` and formgrader's Generate Feedback: the trusted grader's pages."""
+
+    command = "feedback"
 
 
 class ReleaseTrustedFeedback(ExchangeReleaseFeedback):
@@ -148,7 +160,7 @@ class SanitisedSubmission(Preprocessor):
     notebook, and the page runs in the instructor's Jupyter origin, where their token lives."""
 
     def preprocess(self, nb, resources):
-        markdown, cells = _Markdown(), []
+        markdown, cells = Markdown(), []
         for cell in nb.cells:
             source = cell.get("source", "")
             source = "".join(source) if isinstance(source, list) else str(source)
@@ -160,7 +172,7 @@ class SanitisedSubmission(Preprocessor):
                     execution_count=_number(cell.get("execution_count"), int),
                     outputs=[_output(o, markdown) for o in cell.get("outputs", []) if isinstance(o, dict)]))
             else:
-                rendered = markdown(source) if cell.get("cell_type") == "markdown" else \
+                rendered = markdown(source, cell.get("attachments")) if cell.get("cell_type") == "markdown" else \
                     f"<pre>{html.escape(source)}</pre>"
                 cells.append(NotebookNode(cell_type="markdown", source=_boxed(rendered), metadata=metadata, **ids))
         nb.cells, nb.nbformat, nb.nbformat_minor = cells, 4, 5

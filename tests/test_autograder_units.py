@@ -379,7 +379,10 @@ def test_the_time_limit_is_a_multiple_of_the_solutions_time(tmp_path):
         course.limits("a")
 
 
-def test_stock_autograde_refuses_unless_opted_in_and_deletes_nothing(tmp_path):
+def test_nbgrader_autograde_is_the_trusted_grader_unless_opted_in(tmp_path):
+    """Stock autograde never runs: nbgrader autograde goes to the trusted grader (graded by clicking Autograde in
+    tests/test_autograder_browser.py), and what that cannot take (several assignments) is refused, naming the
+    command, before any file is touched."""
     repo = Path(grading.__file__).resolve().parents[1]
     (tmp_path / "nbgrader_config.py").write_text(
         f"c = get_config()\nload_subconfig({str(repo / 'autograder' / 'nbgrader_config.py')!r})\n"
@@ -391,9 +394,9 @@ def test_stock_autograde_refuses_unless_opted_in_and_deletes_nothing(tmp_path):
     (tmp_path / "autograded" / "zoe" / "a06_scaling" / "results.json").write_text("{}")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("AUTOGRADER_ALLOW_STOCK_AUTOGRADE", None)
-    run = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "a06_scaling", "--force"], cwd=tmp_path,
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "a0*", "--force"], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 1 and "python -m autograder grade" in run.stdout + run.stderr
+    assert run.returncode == 1 and "python -m autograder grade ASSIGNMENT" in run.stdout + run.stderr
     assert (tmp_path / "autograded" / "zoe" / "a06_scaling" / "results.json").read_text() == "{}"
     def autograde_config(**extra):
         done = subprocess.run([sys.executable, "-c", "from nbgrader.apps.nbgraderapp import NbGraderApp\n"
@@ -401,5 +404,5 @@ def test_stock_autograde_refuses_unless_opted_in_and_deletes_nothing(tmp_path):
                               cwd=tmp_path, env={**env, **extra}, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         return done.stdout
-    assert "RefuseStockAutograde" in autograde_config()
-    assert "RefuseStockAutograde" not in autograde_config(AUTOGRADER_ALLOW_STOCK_AUTOGRADE="1")
+    assert "TrustedAutograde" in autograde_config()
+    assert "TrustedAutograde" not in autograde_config(AUTOGRADER_ALLOW_STOCK_AUTOGRADE="1")
