@@ -32,9 +32,9 @@ CASES = [
     Case("surrogate_in_code", after={"scaled_block": f"text = '{SURROGATE}'\nprint(len(text))\n"},
          notes=("held lone surrogates",)),
     Case("surrogate_in_markdown", after={"rezero_block": f"# {SURROGATE} notes"}, notes=("held lone surrogates",)),
-    # not here: a cell of 501 magics. Its checks pass, but translating its magics for the integrity scan is
-    # quadratic in IPython (500 re-tokenisations) and on a busy 2-core machine outruns the scan's deadline, so
-    # every part is flagged for manual grading: an open problem (see the README's threat model)
+    # not here: a cell of 501 magics. The scan now translates it in linear time (tests/test_integrity_magics.py),
+    # but the kernel's own IPython is quadratic: on a busy 2-core machine the cell outruns this test's 6 s cell
+    # limit in the kernel (measured: killed after 6 s, the later parts lost), which is the student's own time
     Case("output_flood", notes=("outputs were cut",)),  # and FLOOD_CELLS cells at the end (write)
     Case("died_then_huge", passed=(), after={"setup": "import os\nos._exit(0)\n",
                                              "layerscale_block": "x = 1\n" * 1_000_000}, notes=("the kernel died",)),
