@@ -48,7 +48,7 @@ from . import key as answer_key
 from .course import Course, parse_size
 from .notebook import (BadSubmission, OutputBudget, clean_traceback, merge, notebook_text, open_folder,
                        read_submission, read_timestamp, solve, unicode_text)
-from .sandbox import Kernel, Limits, SandboxError, Settings, Uids, Zygote, bubblewrap
+from .sandbox import MESSAGE_LIMIT, Kernel, Limits, SandboxError, Settings, Uids, Zygote, bubblewrap
 
 OUTPUTS_LIMIT = 64 << 20  # bytes of one probe's .npz
 ERROR_LIMIT = 64 << 10
@@ -237,6 +237,9 @@ class Submission:
                 stop = f"grader error in cell {number} ({type(err).__name__}: {str(err)[:300]})"
         if stop:
             self.notes.append(stop)
+        if kernel.dropped:
+            self.notes.append(f"{len(kernel.dropped)} message(s) from the kernel over {MESSAGE_LIMIT >> 20} MB "
+                              f"({', '.join(sorted(set(kernel.dropped)))}) were dropped in the sandbox")
         if kept.exhausted:
             self.notes.append(f"the notebook's outputs were cut at {kept.limit / 2**20:g} MB")
         tests = [tests.get(name) or _test(name, k.part.points, message=f"not graded: {stop or 'its test cell did not run'}")

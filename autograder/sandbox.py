@@ -5,10 +5,12 @@ files) around a placeholder process of ours (``INIT``, the first process of its 
 (zygote.py, torch already imported) forks a kernel that joins the sandbox's namespaces and drops root for an
 unprivileged uid (as root; each run locks its uids), or stays the grader's own user inside the sandbox's user
 namespace (as an ordinary user), so a submission costs a fork, not a fresh ``import torch``. Killing the
-placeholder kills every process the submission started, detached ones included. The placeholder has the kernel's rlimits and is not dumpable, so the student's processes (the
+placeholder kills every process the submission started, detached ones included. The placeholder (relay.py) has the kernel's rlimits and is not dumpable, so the student's processes (the
 same uid as it, as an ordinary user) can neither ptrace it nor write its memory to run code without limits;
 no other process of the sandbox is one they did not start. The grader talks to the kernel over
-ZeroMQ IPC sockets inside the sandbox's /tmp, reached through ``/proc/<pid>/root``.
+ZeroMQ IPC sockets inside the sandbox's /tmp, reached through ``/proc/<pid>/root``, through the placeholder,
+which passes on only whole messages of at most ``MESSAGE_LIMIT`` bytes: the grader's memory for one kernel is
+bounded by its queues (``QUEUED`` messages per channel), whatever the kernel sends.
 """
 from __future__ import annotations
 
@@ -35,7 +37,10 @@ from nbformat.v4 import new_output, output_from_msg
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
 WORK, KERNEL, HOME = "/tmp/work", "/tmp/kernel", "/tmp/home"
-MAX_MESSAGE = 32 << 20  # larger kernel messages are dropped by ZeroMQ, never buffered by the grader
+RELAY = Path(__file__).with_name("relay.py")
+MESSAGE_LIMIT = 2 << 20  # bytes of one kernel message, all its frames: larger ones are dropped inside the sandbox
+QUEUED = 4  # kernel messages ZeroMQ may queue per channel before the grader reads them
+RELAYED = ("shell", "iopub", "control")  # the channels the grader connects to
 SOCKETS = dict(shell_port=1, iopub_port=2, stdin_port=3, control_port=4, hb_port=5)
 UID_LOCKS = "/run/lock/autograder"  # one lock file per uid: grading runs on one machine never share a uid
 
@@ -68,25 +73,6 @@ class Execution:
     @property
     def alive(self) -> bool:
         return self.status in ("ok", "error", "interrupted")
-
-
-# The sandbox's first process: the kernel's rlimits, not dumpable (so no process without CAP_SYS_PTRACE over it,
-# which the student's kernel lacks, may ptrace it or open its /proc/1/mem), then reap orphans until killed.
-INIT = """import ctypes, json, os, resource, signal, sys
-for name, value in json.loads(sys.argv[1]).items():
-    resource.setrlimit(getattr(resource, name), (value, value))
-if ctypes.CDLL(None).prctl(4, 0, 0, 0, 0):  # PR_SET_DUMPABLE, 0
-    sys.exit('cannot make the sandbox placeholder non-dumpable')
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
-print('ready', flush=True)
-while True:
-    signal.sigwaitinfo({signal.SIGCHLD})
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-    except ChildProcessError:
-        pass
-"""
 
 
 def bubblewrap() -> str | None:
@@ -218,7 +204,10 @@ class Settings:
                 argv += ["--ro-bind", empty_file, path]
         for path in covered[1:]:  # the empty folders are read-only too (in a user namespace they would be ours)
             argv += ["--remount-ro", path]
-        return argv + ["--", sys.executable, "-I", "-S", "-c", INIT, json.dumps(self.rlimits)]
+        relay = dict(limit=MESSAGE_LIMIT, channels=[
+            (name, f"{KERNEL}/r-{SOCKETS[name + '_port']}", f"{KERNEL}/k-{SOCKETS[name + '_port']}") for name in RELAYED])
+        return argv + ["--", sys.executable, "-I", "-S", "-c", RELAY.read_text(), json.dumps(self.rlimits),
+                       json.dumps(relay)]
 
 
 def _inside(path: str, parent: str) -> bool:
@@ -253,7 +242,7 @@ class Kernel:
         self.settings, self.limits = settings, settings.limits
         self.uid = settings.uids.get() if settings.uids is not None else None
         self._bwrap = self._ns = self._ns_pid = self._tmp = None
-        self._dirs = {}
+        self._dirs, self.dropped = {}, []  # dropped: the channel of each kernel message over MESSAGE_LIMIT
         try:
             if settings.sandboxed:
                 self._start_bwrap(scratch)
@@ -284,7 +273,7 @@ class Kernel:
         with os.fdopen(read_end, "rb") as info:
             data = info.read()
         ready = self._bwrap.stdout.readline()  # the placeholder runs: every mount is in place
-        self._bwrap.stdout.close()
+        os.set_blocking(self._bwrap.stdout.fileno(), False)  # from now on: its notes of dropped messages
         if not data or not ready:
             raise SandboxError(f"bubblewrap failed: {self._bwrap.stderr.read().decode(errors='replace').strip()}")
         self._ns_pid = json.loads(data)["child-pid"]
@@ -307,18 +296,23 @@ class Kernel:
         self._context = zmq.Context()
         self._sockets = {}
         self._await_sockets()
+        if self._bwrap:  # the placeholder relays them: as root it is uid 0 without capabilities, not the kernel's uid
+            for name in RELAYED:
+                os.chmod(f"k-{SOCKETS[name + '_port']}", 0o666, dir_fd=self._dirs[KERNEL])
         for name, kind in (("shell", zmq.DEALER), ("iopub", zmq.SUB), ("control", zmq.DEALER)):
             sock = self._context.socket(kind)
-            sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+            sock.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT)
+            sock.setsockopt(zmq.RCVHWM, QUEUED)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.RECONNECT_IVL, -1)  # connected once, before student code runs: never again
             if kind == zmq.SUB:
                 sock.setsockopt(zmq.SUBSCRIBE, b"")
-            sock.connect(f"ipc://{self._socket_path(SOCKETS[name + '_port'])}")
+            sock.connect(f"ipc://{self._socket_path(SOCKETS[name + '_port'], 'r' if self._bwrap else 'k')}")
             self._sockets[name] = sock
 
-    def _socket_path(self, number: int) -> str:
-        return f"/proc/self/fd/{self._dirs[KERNEL]}/k-{number}"
+    def _socket_path(self, number: int, kind: str = "k") -> str:
+        """The kernel's socket (k), or the placeholder's relay to it (r)."""
+        return f"/proc/self/fd/{self._dirs[KERNEL]}/{kind}-{number}"
 
     def _await_sockets(self):
         """Wait until the kernel listens on all its sockets. No student code has run yet, so these are the
@@ -382,9 +376,11 @@ class Kernel:
         outputs = _Outputs(self.limits.output_bytes)
         reply, idle, interrupted = None, False, False
         deadline = time.monotonic() + timeout
-        poller = zmq.Poller()
+        poller, notes = zmq.Poller(), self._bwrap.stdout.fileno() if self._bwrap else None
         for name in ("shell", "iopub"):
             poller.register(self._sockets[name], zmq.POLLIN)
+        if notes is not None:
+            poller.register(notes, zmq.POLLIN)
         while reply is None or not idle:
             now = time.monotonic()
             if now > deadline:
@@ -400,6 +396,9 @@ class Kernel:
             events = dict(poller.poll(min(500, max(1, int((deadline - now) * 1000)))))
             if not events and not self.alive():
                 return Execution("died", outputs.items, "the kernel died")
+            if notes in events and self._dropped(outputs):  # the reply itself may be the message dropped
+                return Execution("error", outputs.items, f"the kernel sent a message of more than "
+                                 f"{MESSAGE_LIMIT >> 20} MB on its shell channel: it was dropped")
             for name in ("shell", "iopub"):
                 sock = self._sockets[name]
                 for _ in range(1000 if sock in events else 0):  # bounded: a flood must not starve the clock
@@ -420,6 +419,25 @@ class Kernel:
         error = outputs.error or (f"{reply['content'].get('ename', '')}: {reply['content'].get('evalue', '')}"
                                   if status != "ok" else "")
         return Execution("ok" if status == "ok" else "error", outputs.items, error, reply["content"])
+
+    def _dropped(self, outputs: "_Outputs") -> bool:
+        """Read the placeholder's notes of dropped messages (noted in the cell's outputs); True if one was on
+        the shell channel."""
+        try:
+            lines = os.read(self._bwrap.stdout.fileno(), 1 << 16).decode(errors="replace").splitlines()
+        except BlockingIOError:
+            return False
+        channels = []
+        for line in filter(None, lines):
+            try:
+                channels.append(str(json.loads(line)["channel"]))
+            except (ValueError, KeyError, TypeError):
+                channels.append("?")
+        self.dropped += channels
+        if channels:
+            outputs.note(f"[autograder: messages of more than {MESSAGE_LIMIT >> 20} MB from the kernel were dropped "
+                         f"({', '.join(sorted(set(channels)))})]")
+        return "shell" in channels
 
     # -- files ----------------------------------------------------------------------------------------
     def path(self, name: str) -> str:
@@ -478,6 +496,7 @@ class Kernel:
                 self._bwrap.kill()
                 self._bwrap.wait()
             self._bwrap.stderr.close()
+            self._bwrap.stdout.close()
             deadline = time.monotonic() + 10
             while self._ns and _pid_namespace_members(self._ns) and time.monotonic() < deadline:
                 time.sleep(0.02)
@@ -503,6 +522,13 @@ class _Outputs:
 
     def __init__(self, limit: int):
         self.items, self.error, self._limit, self._used, self._clear = [], "", limit, 0, False
+        self._noted = False
+
+    def note(self, text: str):
+        """The grader's own line in the cell's outputs (the first only: its size is bounded too)."""
+        if not self._noted:
+            self.items.append(new_output("stream", name="stderr", text=f"\n{text}\n"))
+            self._noted = True
 
     def add(self, msg: dict):
         kind = msg.get("msg_type")

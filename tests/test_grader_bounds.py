@@ -8,9 +8,11 @@ once was then scanned for minutes; nbconvert's markdown took hours on one long l
 HTML inside maths reached the page past the sanitiser.
 """
 import json
+import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +30,17 @@ from autograder.notebook import NOTEBOOK_OUTPUT_LIMIT, OutputBudget, read_submis
 FIRST_UID = 63100  # this test's own range (test_autograder: 63000)
 SURROGATE = "\ud800"
 PRINT_100KB = "print('x' * 99_000)\n"
+# two 128 MB messages on IOPub and one on the shell channel, each of 8 frames of one 16 MB buffer (cheap for the
+# kernel): ZeroMQ would buffer each whole in the grader; the sandbox's first process drops them
+MESSAGE_FLOOD = """from ipykernel.kernelapp import IPKernelApp
+k = IPKernelApp.instance().kernel
+buf = bytearray(16 << 20)
+for _ in range(2):
+    k.iopub_socket.send_multipart([b"flood"] + [buf] * 8, copy=False)
+k.session.send(k.shell_stream, "execute_reply", {"status": "ok"}, parent=k.get_parent("shell"),
+               ident=k._parent_ident["shell"], buffers=[buf] * 8)
+"""
+GROWTH = 250 << 20  # bytes the grader's resident memory may grow in the whole batch (the flood: 384 MB)
 CASES = [
     Case("surrogate_in_code", after={"scaled_block": f"text = '{SURROGATE}'\nprint(len(text))\n"},
          notes=("held lone surrogates",)),
@@ -35,6 +48,7 @@ CASES = [
     # not here: a cell of 501 magics. The scan now translates it in linear time (tests/test_integrity_magics.py),
     # but the kernel's own IPython is quadratic: on a busy 2-core machine the cell outruns this test's 6 s cell
     # limit in the kernel (measured: killed after 6 s, the later parts lost), which is the student's own time
+    Case("message_flood", after={"scaled_block": MESSAGE_FLOOD}, notes=("dropped in the sandbox",)),
     Case("output_flood", notes=("outputs were cut",)),  # and FLOOD_CELLS cells at the end (write)
     Case("died_then_huge", passed=(), after={"setup": "import os\nos._exit(0)\n",
                                              "layerscale_block": "x = 1\n" * 1_000_000}, notes=("the kernel died",)),
@@ -82,7 +96,21 @@ def course():
 
 
 def test_hostile_cost_and_encoding_as_root(course):
-    check(grade_assignment(course, ASSIGNMENT, jobs=2), course)
+    peak, done = [0], threading.Event()
+
+    def sample():
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
+    before = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        results = grade_assignment(course, ASSIGNMENT, jobs=2)
+    finally:
+        done.set()
+        sampler.join()
+    check(results, course)
+    assert peak[0] - before < GROWTH, f"the grader grew by {(peak[0] - before) >> 20} MB"
 
 
 def test_hostile_cost_and_encoding_as_an_ordinary_user(instructor):  # noqa: F811
