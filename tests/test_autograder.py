@@ -30,6 +30,7 @@ from reslab import checks
 
 REPO = Path(__file__).resolve().parents[1]
 POINTS = {p.name: p.points for p in checks.parts_for(ASSIGNMENT)}
+WRITTEN = "interpretation"  # the assignment's manually graded written answer (not a check)
 BY_NAME = {case.name: case for case in CASES}
 FIRST_UID = 63000
 SOLUTION_FACTOR = 10  # a submission may run 10 times as long as the solution, plus one cell's limit
@@ -203,6 +204,7 @@ def test_gradebook_holds_every_score(batch, course):
             submission = gb.find_submission(ASSIGNMENT, student)
             assert submission.score == result["score"], student
             grades = {g.name: g.auto_score for nb in submission.notebooks for g in nb.grades}
+            assert grades.pop(WRITTEN) is None, student  # the written answer waits for a person
             assert grades == {t["name"]: t["score"] for t in result["tests"]}, student
 
 
@@ -216,7 +218,7 @@ def test_rerun_is_idempotent_and_cli_exits_zero(batch, course):
         assert again["score"] == score
     db = sqlite3.connect(course / "gradebook.db")
     assert db.execute("SELECT COUNT(*) FROM submitted_assignment").fetchone()[0] == len(CASES)
-    assert db.execute("SELECT COUNT(*) FROM grade").fetchone()[0] == len(CASES) * len(POINTS)
+    assert db.execute("SELECT COUNT(*) FROM grade").fetchone()[0] == len(CASES) * (len(POINTS) + 1)  # + written
 
 
 def test_feedback_never_shows_hidden_checks(batch, course):
@@ -243,8 +245,11 @@ def test_export_and_report(batch, course, tmp_path):
     layout = Course(course)
     totals, parts = export(layout, tmp_path / "grades.csv")
     assert len(totals.read_text().splitlines()) == 1 + len(CASES)
-    assert len(parts.read_text().splitlines()) == 1 + len(CASES) * len(POINTS)
-    assert "correct,8.0,8.0,yes" in totals.read_text()
+    assert len(parts.read_text().splitlines()) == 1 + len(CASES) * (len(POINTS) + 1)  # + the written answer
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "adversarial") as gb:
+        maximum = gb.find_assignment(ASSIGNMENT).max_score
+    assert maximum > sum(POINTS.values())  # the written answer's points count, graded by a person
+    assert f"correct,8.0,{maximum},yes" in totals.read_text()
     page = write_report(layout, ASSIGNMENT, tmp_path / "report")
     assert (tmp_path / "report" / "scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "report" / "failures.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
