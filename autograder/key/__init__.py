@@ -11,8 +11,10 @@ expected outputs and mistakes' outputs of the public seeds for the visible check
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -25,6 +27,7 @@ from reslab.checks import harness
 
 ROOT = Path(__file__).resolve().parents[2]  # the course folder: autograder/ and solutions/ live in it
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+EXPERIMENT = "experiment"  # grade_id of every assignment's locked experiment cell (runs the student's code)
 
 
 @dataclass(frozen=True)
@@ -110,11 +113,13 @@ def apply(source: str, variant) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _solved(assignment: str) -> dict:
-    """The globals of the solution notebook run top to bottom, test cells left out."""
+    """The globals of the solution notebook run top to bottom, test cells and the student's experiment (it
+    defines nothing a part needs) left out; whatever the cells print stays off the instructor's console."""
     namespace = {"__name__": "__main__"}
-    with harness.isolated():
+    with harness.isolated(), contextlib.redirect_stdout(io.StringIO()):
         for gid, source, _ in solution_cells(assignment):
-            exec(compile(source, f"<solution {assignment} {gid}>", "exec"), namespace)
+            if gid != EXPERIMENT:
+                exec(compile(source, f"<solution {assignment} {gid}>", "exec"), namespace)
     return namespace
 
 
