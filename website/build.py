@@ -2,6 +2,7 @@
 executed once and kept in a jupyter-cache keyed by their code), then write the explorers' data."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -115,6 +116,19 @@ def task_page(path: Path) -> nbformat.NotebookNode:
     download = f"../../notebooks/exercises/{name}/{name}.ipynb"
     nb.cells.insert(1, nbformat.v4.new_markdown_cell(HOW_TO.format(name=name, download=download)))
     return nb
+
+
+def write_attachments(nb: nbformat.NotebookNode, folder: Path) -> None:
+    """Markdown cells' attached images (the assignments' block diagrams) as files beside the page, each
+    ``attachment:NAME`` pointing at its file: the page's builder resolves no cell attachments."""
+    for index, cell in enumerate(nb.cells):
+        for name, bundle in cell.pop("attachments", {}).items():
+            mime, data = next(iter(bundle.items()))
+            if not mime.startswith("image/") or "/" in name or name.startswith("."):
+                continue
+            file = f"attachment-{index}-{name}"
+            (folder / file).write_bytes(base64.b64decode(data))
+            cell.source = cell.source.replace(f"attachment:{name}", file)
 
 
 def landing(chapter_nbs: dict[str, nbformat.NotebookNode], tasks: list[Path]) -> str:
@@ -232,7 +246,9 @@ def build(out: Path, cache: Path = Path("_build/site"), hub_url: str = "", repo_
     tasks = assignments()
     for path in tasks:
         (src / "exercises" / path.stem).mkdir(parents=True)
-        nbformat.write(task_page(path), src / "exercises" / path.stem / path.name)
+        page = task_page(path)
+        write_attachments(page, src / "exercises" / path.stem)
+        nbformat.write(page, src / "exercises" / path.stem / path.name)
     for path in [*chapters(), *tasks]:  # the notebooks themselves, for readers without the repository
         copy = extra / "notebooks" / path.relative_to(ROOT)
         copy.parent.mkdir(parents=True, exist_ok=True)
