@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from . import data as datasets
+from .experiments import threads_for
 from .train import TrainConfig, fit, seed_everything
 
 PLACEMENTS = {"post-LN": False, "pre-LN": True}  # name -> nn.TransformerEncoderLayer's norm_first
@@ -61,13 +62,11 @@ RESULTS = Path(__file__).with_name("references") / "sequence" / "placements.json
 
 def train_placements(seeds=SEEDS, layers: int = LAYERS, training: TrainConfig = TRAINING, log=None) -> dict:
     """Train a ``RowTransformer`` of each placement on the 8x8 digits with every seed (the same seed gives
-    both placements the same data order), one CPU thread each; the runs' histories, as the reference
-    manifests keep them. ``log`` gets one line per finished run."""
+    both placements the same data order), one CPU thread each (``threads_for``); the runs' histories, as
+    the reference manifests keep them. ``log`` gets one line per finished run."""
     data = datasets.digits()
     runs = {placement: [] for placement in PLACEMENTS}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # these nets are small: a second thread mostly waits, and makes runs differ
-    try:
+    with threads_for(data.train.x):  # one thread on the 8x8 digits, as every other experiment
         for seed in seeds:
             for placement in PLACEMENTS:
                 seed_everything(seed)
@@ -80,8 +79,6 @@ def train_placements(seeds=SEEDS, layers: int = LAYERS, training: TrainConfig = 
                 if log:
                     log(f"{placement} seed {seed}: training loss {history[-1].train_eval_loss:.3f} "
                         f"({runs[placement][-1]['cpu_seconds']} CPU s)")
-    finally:
-        torch.set_num_threads(threads)
     return {"layers": layers, "training": asdict(replace(training, device=None)), "torch": torch.__version__,
             "runs": runs}
 
